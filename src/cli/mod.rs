@@ -58,8 +58,10 @@ pub fn main() -> ExitCode {
 /// Output into a closed pipe (`| head`) ends the run quietly.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        cause
+        let io_kind = cause
             .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            .map(io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        io_kind == Some(io::ErrorKind::BrokenPipe)
     })
 }

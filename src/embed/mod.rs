@@ -11,7 +11,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use ndarray::Array2;
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use crate::model::ModelDir;
 pub use bert::{BertConfig, BertModel, PackedBatch};
@@ -215,18 +215,10 @@ impl Embedder {
         spec: SentenceSpec,
         options: EmbedOptions,
     ) -> Result<Self, EmbedError> {
-        let room = spec.max_seq_length.saturating_sub(2).max(1);
-        let stride = match options.long_text {
-            LongText::Window { overlap } => overlap.min(room / 2),
-            LongText::Truncate => 0,
-        };
+        // Windows are cut below, on the whole encoding: this tokenizers version stops tokenizing
+        // at max_length when truncation is on, which loses the overflow windows.
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: spec.max_seq_length,
-                stride,
-                strategy: TruncationStrategy::LongestFirst,
-                direction: TruncationDirection::Right,
-            }))
+            .with_truncation(None)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         tokenizer.with_padding(None);
         Ok(Self {
@@ -323,21 +315,36 @@ impl Embedder {
         &self,
         texts: &[S],
     ) -> Result<(Vec<Sequence>, usize), EmbedError> {
+        let tokenize_error = |e: tokenizers::Error| EmbedError::Tokenize(e.to_string());
         let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
         let encodings = self
             .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
+            .encode_batch(inputs, false)
+            .map_err(tokenize_error)?;
+        let special = self
+            .tokenizer
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        let room = self.spec.max_seq_length.saturating_sub(special).max(1);
+        let stride = match self.options.long_text {
+            LongText::Window { overlap } => overlap.min(room / 2),
+            LongText::Truncate => 0,
+        };
         let mut sequences = Vec::with_capacity(encodings.len());
         let mut long_texts = 0;
-        for (text, encoding) in encodings.into_iter().enumerate() {
-            let overflow = encoding.get_overflowing();
-            if !overflow.is_empty() {
+        for (text, mut encoding) in encodings.into_iter().enumerate() {
+            if encoding.len() > room {
                 long_texts += 1;
+                encoding.truncate(room, stride, TruncationDirection::Right);
+                if self.options.long_text == LongText::Truncate {
+                    encoding.take_overflowing();
+                }
             }
-            let windowed = matches!(self.options.long_text, LongText::Window { .. });
-            let extra: Vec<_> = if windowed { overflow.to_vec() } else { vec![] };
-            for window in std::iter::once(&encoding).chain(extra.iter()) {
+            let encoding = self
+                .tokenizer
+                .post_process(encoding, None, true)
+                .map_err(tokenize_error)?;
+            for window in std::iter::once(&encoding).chain(encoding.get_overflowing()) {
                 sequences.push(Sequence {
                     text,
                     ids: window.get_ids().to_vec(),

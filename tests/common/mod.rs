@@ -1,5 +1,7 @@
-//! Shared helpers for the tests that run the real model.
+//! Shared helpers: the real model from the store, reference data, and a tiny model.
 #![allow(dead_code)]
+
+pub mod tiny;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
