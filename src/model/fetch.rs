@@ -67,8 +67,17 @@ fn from_hub(manifest: &Manifest, dest: &Path, show_progress: bool) -> Result<Str
                 .map_err(|e| e.to_string())?,
         )
     };
+    // A pinned revision sits in snapshots/<revision>/ of a cache filled by Python's
+    // huggingface_hub, which writes no refs/<revision> file for hf-hub to find it by.
+    let snapshot = cache
+        .path()
+        .join(format!("models--{}", manifest.repo_id.replace('/', "--")))
+        .join("snapshots")
+        .join(&manifest.revision);
     for file in &manifest.files {
-        let cached = cache.repo(repo.clone()).get(&file.path);
+        let cached = Some(snapshot.join(&file.path))
+            .filter(|p| p.is_file())
+            .or_else(|| cache.repo(repo.clone()).get(&file.path));
         let path = match (cached, &api) {
             (Some(path), _) => path,
             (None, Some(api)) => api
