@@ -1,13 +1,15 @@
 //! themescope: find the themes in a pile of articles, and the paragraph that says a given thing,
 //! with a local sentence-embedding model on the CPU.
 //!
-//! Data flows one way: [`corpus`] → [`embed`] → [`index`] → themes → report.
+//! Data flows one way: [`corpus`] → [`embed`] → [`index`] → [`themes`] → [`report`].
 
 pub mod corpus;
 pub mod embed;
 pub mod index;
 pub mod model;
 pub mod progress;
+pub mod report;
+pub mod themes;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

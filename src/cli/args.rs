@@ -97,6 +97,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Group paragraphs into themes, name them from the text, and report them
+    Themes(ThemesArgs),
     /// Cosine similarity of two texts, or of documents with --matrix
     Similarity(SimilarityArgs),
     /// Fetch, list and locate models
@@ -104,6 +106,64 @@ pub enum Command {
         #[command(subcommand)]
         action: ModelAction,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ThemesArgs {
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// Number of themes, or "auto": the k of best silhouette over 2..≈1.5·√paragraphs (at most 30)
+    #[arg(long, default_value = "auto", value_parser = parse_k)]
+    pub k: KArg,
+    /// kmeans: every paragraph joins a theme; density: dense groups only (DBSCAN), the rest are
+    /// listed as outliers
+    #[arg(long, value_enum, default_value_t = MethodArg::Kmeans)]
+    pub method: MethodArg,
+    /// Seed for k-means: the same input and seed give the same report, byte for byte
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Keywords per theme (the first is its label)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub keywords: u32,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the report to FILE instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KArg {
+    Auto,
+    Fixed(usize),
+}
+
+fn parse_k(value: &str) -> Result<KArg, String> {
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(KArg::Auto);
+    }
+    match value.parse::<usize>() {
+        Ok(0) => Err("k must be at least 1 (or \"auto\")".into()),
+        Ok(k) => Ok(KArg::Fixed(k)),
+        Err(_) => Err(format!("\"{value}\" is not a number of themes or \"auto\"")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Kmeans,
+    Density,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,9 @@ use serde::Serialize;
 use themescope::embed::cosine;
 use themescope::model::{self, known_models, ModelChoice, Store};
 
-use super::args::{Cli, Command, CorpusArgs, ModelAction, SimilarityArgs};
+use super::args::{
+    Cli, Command, CorpusArgs, KArg, MethodArg, ModelAction, ReportFormat, SimilarityArgs, ThemesArgs,
+};
 use super::session::{load_corpus, Session};
 use super::UsageError;
 
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
             k,
             json,
         } => nearest(global, &query, &corpus, k as usize, json),
+        Command::Themes(args) => themes(global, &args),
         Command::Similarity(args) => similarity(global, &args),
         Command::Model { action } => model_command(global, action),
     }
@@ -199,6 +202,79 @@ fn nearest(
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
+    use themescope::report::{Format, Report};
+    use themescope::themes::{Method, ThemeCount, ThemeModel, ThemeParams};
+
+    if let Some(path) = &args.output {
+        check_writable(path, args.force)?;
+    }
+    let method = match args.method {
+        MethodArg::Kmeans => Method::KMeans,
+        MethodArg::Density => Method::Density,
+    };
+    let params = ThemeParams {
+        count: match args.k {
+            KArg::Auto => ThemeCount::Auto,
+            KArg::Fixed(k) => ThemeCount::Fixed(k),
+        },
+        method,
+        seed: args.seed,
+        keywords: args.keywords as usize,
+        ..ThemeParams::default()
+    };
+    let corpus = load_corpus(&args.corpus, global.quiet)?;
+    let skipped = corpus.skipped.len();
+    let checked = params
+        .check(corpus.paragraphs.len())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let texts: Vec<&str> = index.paragraphs.iter().map(|p| p.text.as_str()).collect();
+    let model = ThemeModel::fit(index.vectors.view(), &texts, checked, Some(&session.embedder))?;
+    if global.verbose {
+        if let Some(selection) = &model.selection {
+            let scores: Vec<String> = selection
+                .scores
+                .iter()
+                .map(|(k, themes, s)| if k == themes { format!("k={k}: {s:.4}") } else { format!("k={k} ({themes} themes): {s:.4}") })
+                .collect();
+            eprintln!(
+                "silhouette (cosine) by k, groups under {} paragraphs folded into their nearest theme: {}; chose {} themes",
+                themescope::themes::MIN_AUTO_THEME,
+                scores.join(", "),
+                selection.chosen
+            );
+        }
+        if let Some(radius) = model.radius {
+            eprintln!("density: neighbourhood radius {radius:.4} (median distance to the {}th neighbour)", params.min_points);
+        }
+    }
+    let report = Report::new(&model, &index.paragraphs, skipped, method, args.seed);
+    let format = match args.format {
+        ReportFormat::Text => Format::Text,
+        ReportFormat::Markdown => Format::Markdown,
+        ReportFormat::Json => Format::Json,
+        ReportFormat::Html => Format::Html,
+    };
+    let rendered = report.render(format);
+    match &args.output {
+        Some(path) => {
+            themescope::atomic_write(path, rendered.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if !global.quiet {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let mut out = stdout();
+            out.write_all(rendered.as_bytes())?;
+            out.flush()?;
+        }
+    }
     Ok(())
 }
 

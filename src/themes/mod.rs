@@ -1,0 +1,404 @@
+//! Themes: cluster paragraph vectors into themes, name each theme with phrases from its own
+//! text, and place new paragraphs into fitted themes.
+
+mod cluster;
+mod label;
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use crate::embed::{EmbedError, Embedder};
+
+/// Errors in fitting themes.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("invalid theme parameters: {0}")]
+    Params(String),
+    #[error("clustering failed: {0}")]
+    Clustering(String),
+    #[error("{0}")]
+    NoThemes(String),
+    #[error("embedding the label candidates failed: {0}")]
+    Embed(#[from] EmbedError),
+}
+
+/// How many themes to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThemeCount {
+    Fixed(usize),
+    /// The k of best mean silhouette (cosine) over 2..=[`auto_k_range`]'s upper end.
+    Auto,
+}
+
+/// How paragraphs are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// k-means: every paragraph joins a theme.
+    KMeans,
+    /// DBSCAN: dense groups only; the rest are outliers.
+    Density,
+}
+
+/// Parameters of [`ThemeModel::fit`]; checked against the data by [`ThemeParams::check`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThemeParams {
+    pub count: ThemeCount,
+    pub method: Method,
+    pub seed: u64,
+    /// Keywords per theme (the label is the first).
+    pub keywords: usize,
+    /// For the density method: neighbours a paragraph needs to be in a dense group.
+    pub min_points: usize,
+}
+
+impl Default for ThemeParams {
+    fn default() -> Self {
+        Self {
+            count: ThemeCount::Auto,
+            method: Method::KMeans,
+            seed: 42,
+            keywords: 8,
+            min_points: 3,
+        }
+    }
+}
+
+/// Parameters that fit the data they will be used on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedParams(ThemeParams);
+
+impl ThemeParams {
+    /// Checks the parameters against the number of paragraphs.
+    pub fn check(self, paragraphs: usize) -> Result<CheckedParams, ThemeError> {
+        if paragraphs == 0 {
+            return Err(ThemeError::Params("there are no paragraphs to group".into()));
+        }
+        if let ThemeCount::Fixed(k) = self.count {
+            if k == 0 {
+                return Err(ThemeError::Params("k must be at least 1".into()));
+            }
+            if k > paragraphs {
+                return Err(ThemeError::Params(format!(
+                    "k = {k} is more than the {paragraphs} paragraphs there are"
+                )));
+            }
+        }
+        if self.keywords == 0 || self.keywords > 50 {
+            return Err(ThemeError::Params("keywords must be between 1 and 50".into()));
+        }
+        if self.min_points == 0 {
+            return Err(ThemeError::Params("min_points must be at least 1".into()));
+        }
+        Ok(CheckedParams(self))
+    }
+}
+
+/// The range of k that `--k auto` compares: round(√n) to round(1.5·√n), within 2..=30 and at
+/// most n/3 (a theme needs a few paragraphs).
+pub fn auto_k_range(paragraphs: usize) -> std::ops::RangeInclusive<usize> {
+    let root = (paragraphs as f64).sqrt();
+    let cap = (paragraphs / 3).clamp(1, 30);
+    let upper = ((root * 1.5).round() as usize).clamp(2, 30).min(cap);
+    let lower = (root.round() as usize).clamp(2, 20).min(upper);
+    lower..=upper
+}
+
+/// With `--k auto`, groups smaller than this join their nearest theme.
+pub const MIN_AUTO_THEME: usize = 3;
+
+/// Silhouette is computed on at most this many rows (an even spread) to bound its n² cost.
+const SILHOUETTE_SAMPLE: usize = 2000;
+
+/// `--k auto`: for each k in [`auto_k_range`], k-means from the Ward tree, then groups of fewer
+/// than [`MIN_AUTO_THEME`] paragraphs folded into their nearest theme (too small to be a theme);
+/// the partition with the best mean silhouette (cosine) wins, ties to the smaller k.
+fn choose_k(
+    vectors: ArrayView2<f32>,
+    tree: &cluster::WardTree,
+) -> Result<(cluster::Labels, Option<KSelection>), ThemeError> {
+    let n = vectors.nrows();
+    if n < 2 * MIN_AUTO_THEME {
+        return Ok((vec![Some(0); n], None));
+    }
+    let step = n.div_ceil(SILHOUETTE_SAMPLE);
+    let sample: Vec<usize> = (0..n).step_by(step).collect();
+    let sampled = vectors.select(Axis(0), &sample);
+    let similarity = sampled.dot(&sampled.t());
+    let mut scores = Vec::new();
+    let mut best: Option<(f32, usize, cluster::Labels)> = None;
+    for k in auto_k_range(n) {
+        let labels = fold_small_groups(vectors, cluster::kmeans(vectors, k, tree)?, MIN_AUTO_THEME);
+        let themes = labels.iter().flatten().max().map_or(0, |m| m + 1);
+        let sampled_labels: cluster::Labels = sample.iter().map(|&r| labels[r]).collect();
+        let score = cluster::silhouette(&similarity, &sampled_labels);
+        scores.push((k, themes, score));
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, themes, labels));
+        }
+    }
+    let (_, chosen, labels) = best.expect("the range is never empty");
+    Ok((labels, Some(KSelection { scores, chosen })))
+}
+
+/// Moves the members of groups smaller than `min_size` to the nearest remaining group's
+/// centroid, and renumbers the groups in order of first appearance.
+fn fold_small_groups(vectors: ArrayView2<f32>, labels: cluster::Labels, min_size: usize) -> cluster::Labels {
+    let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
+    let mut sizes = vec![0usize; k];
+    labels.iter().flatten().for_each(|&c| sizes[c] += 1);
+    let kept: Vec<usize> = (0..k).filter(|&c| sizes[c] >= min_size).collect();
+    if kept.is_empty() || kept.len() == k {
+        return labels;
+    }
+    let centroids = centroids_of(vectors, &labels, k);
+    let folded: cluster::Labels = labels
+        .iter()
+        .enumerate()
+        .map(|(row, label)| {
+            label.map(|c| {
+                if sizes[c] >= min_size {
+                    return c;
+                }
+                *kept
+                    .iter()
+                    .max_by(|&&a, &&b| {
+                        let (sa, sb) = (vectors.row(row).dot(&centroids.row(a)), vectors.row(row).dot(&centroids.row(b)));
+                        sa.total_cmp(&sb).then(b.cmp(&a))
+                    })
+                    .expect("kept is not empty")
+            })
+        })
+        .collect();
+    cluster::relabel(folded)
+}
+
+/// One paragraph's place in a theme: its row and its cosine to the theme's centroid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Member {
+    pub row: usize,
+    pub score: f32,
+}
+
+/// A theme: its name, keywords and members (most central first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Theme {
+    pub label: String,
+    pub keywords: Vec<String>,
+    pub members: Vec<Member>,
+}
+
+/// How k was chosen, for `--verbose` and the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KSelection {
+    /// For every k compared: (k, themes after folding small groups, mean silhouette).
+    pub scores: Vec<(usize, usize, f32)>,
+    /// The number of themes chosen.
+    pub chosen: usize,
+}
+
+/// Where a new paragraph falls: the nearest theme centroid and its cosine to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assignment {
+    pub theme: usize,
+    pub score: f32,
+}
+
+/// Embeds label candidates so they can be compared with theme centroids.
+pub trait PhraseEmbedder {
+    fn embed_phrases(&self, phrases: &[String]) -> Result<Array2<f32>, EmbedError>;
+}
+
+impl PhraseEmbedder for Embedder {
+    fn embed_phrases(&self, phrases: &[String]) -> Result<Array2<f32>, EmbedError> {
+        Ok(self.embed(phrases, &mut |_, _| {})?.vectors)
+    }
+}
+
+/// Fitted themes: usable on any unit vectors of the same model, whatever produced them.
+#[derive(Debug, Clone)]
+pub struct ThemeModel {
+    /// Largest first.
+    pub themes: Vec<Theme>,
+    /// Unit centroids, one row per theme.
+    pub centroids: Array2<f32>,
+    /// Rows in no theme (the density method only).
+    pub outliers: Vec<usize>,
+    pub selection: Option<KSelection>,
+    /// For the density method: the neighbourhood radius (Euclidean, on unit vectors) used.
+    pub radius: Option<f32>,
+}
+
+const CANDIDATES_PER_THEME: usize = 40;
+/// Phrases of a theme's most central paragraphs are label candidates even if they occur once.
+const CENTRAL_PARAGRAPHS: usize = 3;
+const DIVERSITY: f32 = 0.4;
+
+impl ThemeModel {
+    /// Groups `vectors` (unit rows) and names the groups from `texts` (one per row). Without a
+    /// phrase embedder, keywords are ranked by c-TF-IDF alone.
+    pub fn fit<S: AsRef<str>>(
+        vectors: ArrayView2<f32>,
+        texts: &[S],
+        params: CheckedParams,
+        phrases: Option<&dyn PhraseEmbedder>,
+    ) -> Result<Self, ThemeError> {
+        let params = params.0;
+        let n = vectors.nrows();
+        if texts.len() != n {
+            return Err(ThemeError::Params(format!("{} texts for {n} vectors", texts.len())));
+        }
+        let (labels, selection, radius) = match (params.method, params.count) {
+            (Method::KMeans, ThemeCount::Fixed(k)) => {
+                let tree = cluster::WardTree::new(vectors, params.seed);
+                (cluster::kmeans(vectors, k, &tree)?, None, None)
+            }
+            (Method::KMeans, ThemeCount::Auto) => {
+                let tree = cluster::WardTree::new(vectors, params.seed);
+                let (labels, selection) = choose_k(vectors, &tree)?;
+                (labels, selection, None)
+            }
+            (Method::Density, _) => {
+                let (labels, radius) = cluster::density(vectors, params.min_points)?;
+                (labels, None, Some(radius))
+            }
+        };
+        let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
+        if k == 0 {
+            return Err(ThemeError::NoThemes(
+                "no dense groups found: every paragraph is an outlier (try --method kmeans)".into(),
+            ));
+        }
+
+        let centroids = centroids_of(vectors, &labels, k);
+        // Labels are scored in a space centred on the corpus mean: what every paragraph shares
+        // (the corpus's subject) then pulls no phrase towards any theme.
+        let mean = vectors.mean_axis(Axis(0)).expect("n > 0, checked");
+        let centred_centroids = centroids_of(centre(vectors, mean.view()).view(), &labels, k);
+        let text_refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        let central: Vec<Vec<usize>> = (0..k)
+            .map(|c| {
+                let mut rows: Vec<(f32, usize)> = labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| **l == Some(c))
+                    .map(|(row, _)| (vectors.row(row).dot(&centroids.row(c)), row))
+                    .collect();
+                rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                rows.into_iter().take(CENTRAL_PARAGRAPHS).map(|(_, row)| row).collect()
+            })
+            .collect();
+        let candidates = label::candidates(&text_refs, &labels, &central, k, CANDIDATES_PER_THEME);
+        let phrase_vectors = match phrases {
+            Some(embedder) => {
+                let all: Vec<String> = candidates
+                    .per_class
+                    .iter()
+                    .flat_map(|c| c.iter().map(|c| c.shown.clone()))
+                    .collect();
+                let vectors = centre(embedder.embed_phrases(&all)?.view(), mean.view());
+                let mut offset = 0;
+                let mut per_class = Vec::new();
+                for class in &candidates.per_class {
+                    per_class.push(Some(vectors.slice(ndarray::s![offset..offset + class.len(), ..]).to_owned()));
+                    offset += class.len();
+                }
+                per_class
+            }
+            None => vec![None; k],
+        };
+
+        let mut themes: Vec<Theme> = (0..k)
+            .map(|c| {
+                let mut members: Vec<Member> = labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| **l == Some(c))
+                    .map(|(row, _)| Member {
+                        row,
+                        score: vectors.row(row).dot(&centroids.row(c)),
+                    })
+                    .collect();
+                members.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+                let naming = label::select(
+                    &candidates.per_class[c],
+                    phrase_vectors[c].as_ref(),
+                    c,
+                    &centred_centroids,
+                    params.keywords,
+                    DIVERSITY,
+                );
+                let label = if naming.label.is_empty() {
+                    format!("theme {}", c + 1)
+                } else {
+                    naming.label
+                };
+                Theme {
+                    label,
+                    keywords: naming.keywords,
+                    members,
+                }
+            })
+            .collect();
+
+        // Largest theme first; equal sizes by their most central paragraph's row.
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by_key(|&c| (std::cmp::Reverse(themes[c].members.len()), themes[c].members[0].row));
+        let centroids = centroids.select(Axis(0), &order);
+        let mut taken: Vec<Option<Theme>> = themes.drain(..).map(Some).collect();
+        let themes = order.iter().map(|&c| taken[c].take().expect("each once")).collect();
+        let outliers = labels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_none())
+            .map(|(row, _)| row)
+            .collect();
+        Ok(Self {
+            themes,
+            centroids,
+            outliers,
+            selection,
+            radius,
+        })
+    }
+
+    /// Places unit vectors into the fitted themes (nearest centroid), without refitting.
+    pub fn assign(&self, vectors: ArrayView2<f32>) -> Vec<Assignment> {
+        let scores = vectors.dot(&self.centroids.t());
+        scores
+            .axis_iter(Axis(0))
+            .map(|row| {
+                let (theme, &score) = row
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                    .expect("a fitted model has at least one theme");
+                Assignment { theme, score }
+            })
+            .collect()
+    }
+}
+
+/// Each row minus `mean`, scaled back to unit length.
+fn centre(vectors: ArrayView2<f32>, mean: ndarray::ArrayView1<f32>) -> Array2<f32> {
+    let mut centred = &vectors - &mean;
+    for mut row in centred.rows_mut() {
+        let norm = row.dot(&row).sqrt().max(1e-12);
+        row /= norm;
+    }
+    centred
+}
+
+/// The normalised mean of each cluster's vectors.
+fn centroids_of(vectors: ArrayView2<f32>, labels: &[Option<usize>], k: usize) -> Array2<f32> {
+    let mut centroids = Array2::<f32>::zeros((k, vectors.ncols()));
+    for (row, label) in vectors.rows().into_iter().zip(labels) {
+        if let Some(c) = label {
+            let mut centroid = centroids.row_mut(*c);
+            centroid += &row;
+        }
+    }
+    for mut centroid in centroids.rows_mut() {
+        let norm = centroid.dot(&centroid).sqrt().max(1e-12);
+        centroid /= norm;
+    }
+    centroids
+}
