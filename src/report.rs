@@ -134,7 +134,11 @@ impl Report {
                         paragraphs: n,
                     })
                     .collect();
-                sources.sort_by(|a, b| b.paragraphs.cmp(&a.paragraphs).then_with(|| a.doc.cmp(&b.doc)));
+                sources.sort_by(|a, b| {
+                    b.paragraphs
+                        .cmp(&a.paragraphs)
+                        .then_with(|| a.doc.cmp(&b.doc))
+                });
                 ThemeReport {
                     id: i + 1,
                     label: theme.label.clone(),
@@ -142,7 +146,11 @@ impl Report {
                     size: theme.members.len(),
                     share: round4(theme.members.len() as f32 / total),
                     sources,
-                    paragraphs: theme.members.iter().map(|m| reference(m.row, Some(m.score))).collect(),
+                    paragraphs: theme
+                        .members
+                        .iter()
+                        .map(|m| reference(m.row, Some(m.score)))
+                        .collect(),
                 }
             })
             .collect();
@@ -162,7 +170,9 @@ impl Report {
         let documents = docs
             .iter()
             .map(|doc| {
-                let rows: Vec<usize> = (0..paragraphs.len()).filter(|&r| paragraphs[r].doc == *doc).collect();
+                let rows: Vec<usize> = (0..paragraphs.len())
+                    .filter(|&r| paragraphs[r].doc == *doc)
+                    .collect();
                 let mut counts = vec![0usize; themes.len()];
                 let mut outliers = 0;
                 for &r in &rows {
@@ -263,7 +273,11 @@ impl Report {
         let s = &self.summary;
         let how = match s.k_chosen_by {
             "silhouette" => format!("k = {} chosen by silhouette", s.k),
-            "density" => format!("{} dense groups, {} outliers in no theme", s.k, self.outliers.len()),
+            "density" => format!(
+                "{} dense groups, {} outliers in no theme",
+                s.k,
+                self.outliers.len()
+            ),
             _ => format!("k = {}", s.k),
         };
         format!(
@@ -290,7 +304,12 @@ impl Report {
                 t.share * 100.0
             );
             let keywords = format!("keywords: {}", t.keywords.join(", "));
-            for line in textwrap::wrap(&keywords, textwrap::Options::new(WIDTH).initial_indent("   ").subsequent_indent("             ")) {
+            for line in textwrap::wrap(
+                &keywords,
+                textwrap::Options::new(WIDTH)
+                    .initial_indent("   ")
+                    .subsequent_indent("             "),
+            ) {
                 let _ = writeln!(out, "{line}");
             }
             let sources: Vec<String> = t
@@ -299,13 +318,29 @@ impl Report {
                 .map(|s| format!("{} ({})", names[&s.doc], s.paragraphs))
                 .collect();
             let sources = format!("sources: {}", sources.join(", "));
-            for line in textwrap::wrap(&sources, textwrap::Options::new(WIDTH).initial_indent("   ").subsequent_indent("            ")) {
+            for line in textwrap::wrap(
+                &sources,
+                textwrap::Options::new(WIDTH)
+                    .initial_indent("   ")
+                    .subsequent_indent("            "),
+            ) {
                 let _ = writeln!(out, "{line}");
             }
             for p in t.paragraphs.iter().take(3) {
-                let _ = writeln!(out, "   {:.2}  {}:{}", p.score.unwrap_or(0.0), names[&p.doc], p.line);
+                let _ = writeln!(
+                    out,
+                    "   {:.2}  {}:{}",
+                    p.score.unwrap_or(0.0),
+                    names[&p.doc],
+                    p.line
+                );
                 let text = shorten(&p.text, QUOTE_CHARS);
-                for line in textwrap::wrap(&text, textwrap::Options::new(WIDTH).initial_indent("         ").subsequent_indent("         ")) {
+                for line in textwrap::wrap(
+                    &text,
+                    textwrap::Options::new(WIDTH)
+                        .initial_indent("         ")
+                        .subsequent_indent("         "),
+                ) {
                     let _ = writeln!(out, "{line}");
                 }
             }
@@ -313,7 +348,12 @@ impl Report {
         }
 
         let _ = writeln!(out, "Sources × themes (paragraphs)");
-        let name_width = names.values().map(|n| n.chars().count()).max().unwrap_or(8).max(8);
+        let name_width = names
+            .values()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(8)
+            .max(8);
         let _ = write!(out, "   {:<name_width$}", "document");
         for t in &self.themes {
             let _ = write!(out, " {:>4}", format!("T{}", t.id));
@@ -326,8 +366,16 @@ impl Report {
         for d in &self.documents {
             let _ = write!(out, "   {:<name_width$}", names[&d.doc]);
             for t in &self.themes {
-                let n = d.themes.iter().find(|m| m.theme == t.id).map_or(0, |m| m.paragraphs);
-                let cell = if n == 0 { "·".to_string() } else { n.to_string() };
+                let n = d
+                    .themes
+                    .iter()
+                    .find(|m| m.theme == t.id)
+                    .map_or(0, |m| m.paragraphs);
+                let cell = if n == 0 {
+                    "·".to_string()
+                } else {
+                    n.to_string()
+                };
                 let _ = write!(out, " {cell:>4}");
             }
             if has_outliers {
@@ -342,8 +390,18 @@ impl Report {
                 .iter()
                 .map(|m| format!("T{} {} {:.0}%", m.theme, m.label, m.share * 100.0))
                 .collect();
-            let line = format!("{} ({} paragraphs): {}", names[&d.doc], d.paragraphs, mix.join(", "));
-            for l in textwrap::wrap(&line, textwrap::Options::new(WIDTH).initial_indent("   ").subsequent_indent("      ")) {
+            let line = format!(
+                "{} ({} paragraphs): {}",
+                names[&d.doc],
+                d.paragraphs,
+                mix.join(", ")
+            );
+            for l in textwrap::wrap(
+                &line,
+                textwrap::Options::new(WIDTH)
+                    .initial_indent("   ")
+                    .subsequent_indent("      "),
+            ) {
                 let _ = writeln!(out, "{l}");
             }
         }
@@ -362,7 +420,14 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "# Themes\n\n{}\n", self.headline());
         for t in &self.themes {
-            let _ = writeln!(out, "## {}. {} — {} paragraphs ({:.0}%)\n", t.id, t.label, t.size, t.share * 100.0);
+            let _ = writeln!(
+                out,
+                "## {}. {} — {} paragraphs ({:.0}%)\n",
+                t.id,
+                t.label,
+                t.size,
+                t.share * 100.0
+            );
             let _ = writeln!(out, "**Keywords:** {}  ", t.keywords.join(", "));
             let sources: Vec<String> = t
                 .sources
@@ -395,7 +460,11 @@ impl Report {
         for d in &self.documents {
             let _ = write!(out, "| {} |", names[&d.doc]);
             for t in &self.themes {
-                let n = d.themes.iter().find(|m| m.theme == t.id).map_or(0, |m| m.paragraphs);
+                let n = d
+                    .themes
+                    .iter()
+                    .find(|m| m.theme == t.id)
+                    .map_or(0, |m| m.paragraphs);
                 let _ = write!(out, " {n} |");
             }
             let _ = writeln!(out, " {} |", d.outliers);
@@ -419,7 +488,13 @@ impl Report {
         let _ = writeln!(out, "<p class=\"summary\">{}</p>", e(&self.headline()));
         out.push_str("<nav><ol>\n");
         for t in &self.themes {
-            let _ = writeln!(out, "<li><a href=\"#t{}\">{}</a> <span class=\"n\">{}</span></li>", t.id, e(&t.label), t.size);
+            let _ = writeln!(
+                out,
+                "<li><a href=\"#t{}\">{}</a> <span class=\"n\">{}</span></li>",
+                t.id,
+                e(&t.label),
+                t.size
+            );
         }
         out.push_str("</ol></nav>\n");
         for t in &self.themes {
@@ -432,7 +507,14 @@ impl Report {
                 t.size,
                 t.share * 100.0
             );
-            let _ = writeln!(out, "<p class=\"kw\">{}</p>", t.keywords.iter().map(|k| format!("<span>{}</span>", e(k))).collect::<String>());
+            let _ = writeln!(
+                out,
+                "<p class=\"kw\">{}</p>",
+                t.keywords
+                    .iter()
+                    .map(|k| format!("<span>{}</span>", e(k)))
+                    .collect::<String>()
+            );
             let sources: Vec<String> = t
                 .sources
                 .iter()
@@ -461,9 +543,17 @@ impl Report {
         for d in &self.documents {
             let _ = write!(out, "<tr><td>{}</td>", e(&names[&d.doc]));
             for t in &self.themes {
-                let n = d.themes.iter().find(|m| m.theme == t.id).map_or(0, |m| m.paragraphs);
+                let n = d
+                    .themes
+                    .iter()
+                    .find(|m| m.theme == t.id)
+                    .map_or(0, |m| m.paragraphs);
                 let shade = (n as f32 / d.paragraphs.max(1) as f32 * 100.0).round();
-                let _ = write!(out, "<td style=\"--s:{shade}%\">{}</td>", if n == 0 { String::new() } else { n.to_string() });
+                let _ = write!(
+                    out,
+                    "<td style=\"--s:{shade}%\">{}</td>",
+                    if n == 0 { String::new() } else { n.to_string() }
+                );
             }
             let _ = writeln!(out, "<td>{}</td></tr>", d.outliers);
         }
@@ -471,7 +561,13 @@ impl Report {
         if !self.outliers.is_empty() {
             out.push_str("<h2>Outliers</h2>\n<ul>\n");
             for p in &self.outliers {
-                let _ = writeln!(out, "<li><code>{}:{}</code> {}</li>", e(&names[&p.doc]), p.line, e(&p.text));
+                let _ = writeln!(
+                    out,
+                    "<li><code>{}:{}</code> {}</li>",
+                    e(&names[&p.doc]),
+                    p.line,
+                    e(&p.text)
+                );
             }
             out.push_str("</ul>\n");
         }

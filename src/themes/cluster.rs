@@ -47,7 +47,9 @@ impl WardTree {
             }
         }
         let steps = if m > 1 {
-            kodama::linkage(&mut condensed, m, kodama::Method::Ward).steps().to_vec()
+            kodama::linkage(&mut condensed, m, kodama::Method::Ward)
+                .steps()
+                .to_vec()
         } else {
             Vec::new()
         };
@@ -68,7 +70,11 @@ impl WardTree {
             }
             c
         };
-        self.rows.iter().enumerate().map(|(leaf, &row)| (row, root(leaf))).collect()
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(leaf, &row)| (row, root(leaf)))
+            .collect()
     }
 
     /// Centroids of the k clusters of the cut, for k-means to start from.
@@ -107,27 +113,42 @@ pub fn kmeans(vectors: ArrayView2<f32>, k: usize, tree: &WardTree) -> Result<Lab
     Ok(relabel(labels.iter().map(|&l| Some(l)).collect()))
 }
 
-/// DBSCAN with at least `min_points` neighbours within a radius read off the data: the median
-/// distance of a point to its `min_points`-th nearest neighbour.
+/// DBSCAN (linfa) with at least `min_points` neighbours within a radius read off the data: of
+/// the deciles of the distances from each point to its `min_points`-th nearest neighbour, the
+/// one whose grouping scores best as mean silhouette of the grouped points times the share of
+/// points grouped (ties: the smaller radius).
 pub fn density(vectors: ArrayView2<f32>, min_points: usize) -> Result<(Labels, f32), ThemeError> {
     let n = vectors.nrows();
     let similarity = vectors.dot(&vectors.t());
     let mut kth: Vec<f32> = similarity
         .axis_iter(Axis(0))
         .map(|row| {
-            let mut distances: Vec<f32> = row.iter().map(|&s| (2.0 - 2.0 * s).max(0.0).sqrt()).collect();
+            let mut distances: Vec<f32> = row
+                .iter()
+                .map(|&s| (2.0 - 2.0 * s).max(0.0).sqrt())
+                .collect();
             distances.sort_by(f32::total_cmp);
             distances[min_points.min(n - 1)]
         })
         .collect();
     kth.sort_by(f32::total_cmp);
-    let radius = kth[n / 2].max(1e-6);
-    let labels = Dbscan::params(min_points)
-        .tolerance(radius)
-        .check()
-        .map_err(|e| ThemeError::Clustering(e.to_string()))?
-        .transform(&vectors);
-    Ok((relabel(labels.to_vec()), radius))
+    let mut best: Option<(f32, Labels, f32)> = None;
+    for decile in 1..=9 {
+        let radius = kth[(decile * n / 10).min(n - 1)].max(1e-6);
+        let labels = Dbscan::params(min_points)
+            .tolerance(radius)
+            .check()
+            .map_err(|e| ThemeError::Clustering(e.to_string()))?
+            .transform(&vectors);
+        let labels = relabel(labels.to_vec());
+        let grouped = labels.iter().flatten().count() as f32 / n as f32;
+        let score = silhouette(&similarity, &labels) * grouped;
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, labels, radius));
+        }
+    }
+    let (_, labels, radius) = best.expect("nine radii were tried");
+    Ok((labels, radius))
 }
 
 /// Numbers clusters in order of first appearance, so the same grouping always reads the same.

@@ -12,15 +12,74 @@ use ndarray::Array2;
 fn stop_words() -> &'static HashSet<String> {
     static WORDS: OnceLock<HashSet<String>> = OnceLock::new();
     WORDS.get_or_init(|| {
-        let mut words: HashSet<String> = stop_words::get(stop_words::LANGUAGE::English).into_iter().collect();
+        let mut words: HashSet<String> = stop_words::get(stop_words::LANGUAGE::English)
+            .into_iter()
+            .collect();
         for extra in [
-            "said", "says", "say", "told", "also", "would", "could", "may", "might", "must", "shall",
-            "one", "two", "however", "according", "earlier", "later", "whether", "within", "already",
-            "still", "even", "us", "mr", "ms", "new", "well", "many", "much", "first", "last",
-            "including", "like", "per", "since", "yesterday", "today", "tuesday", "wednesday",
-            "monday", "thursday", "friday", "saturday", "sunday", "week", "day", "outside",
-            "without", "among", "amid", "despite", "toward", "towards", "across", "along", "upon",
-            "via", "beyond", "behind", "around", "near", "whose", "another", "several",
+            "said",
+            "says",
+            "say",
+            "told",
+            "also",
+            "would",
+            "could",
+            "may",
+            "might",
+            "must",
+            "shall",
+            "one",
+            "two",
+            "however",
+            "according",
+            "earlier",
+            "later",
+            "whether",
+            "within",
+            "already",
+            "still",
+            "even",
+            "us",
+            "mr",
+            "ms",
+            "new",
+            "well",
+            "many",
+            "much",
+            "first",
+            "last",
+            "including",
+            "like",
+            "per",
+            "since",
+            "yesterday",
+            "today",
+            "tuesday",
+            "wednesday",
+            "monday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+            "week",
+            "day",
+            "outside",
+            "without",
+            "among",
+            "amid",
+            "despite",
+            "toward",
+            "towards",
+            "across",
+            "along",
+            "upon",
+            "via",
+            "beyond",
+            "behind",
+            "around",
+            "near",
+            "whose",
+            "another",
+            "several",
         ] {
             words.insert(extra.to_string());
         }
@@ -112,7 +171,7 @@ impl Counts {
                             || stop.contains(&last.0)
                             || first.0.chars().count() < 2
                             || last.0.chars().count() < 2
-                            || opens_with_verb_form(&first.1)
+                            || (n > 1 && opens_with_verb_form(&first.1))
                         {
                             continue;
                         }
@@ -124,8 +183,16 @@ impl Counts {
                         if content > MAX_PHRASE_WORDS || !joined {
                             continue;
                         }
-                        let key = window.iter().map(|w| w.0.as_str()).collect::<Vec<_>>().join(" ");
-                        let shown = window.iter().map(|w| w.1.as_str()).collect::<Vec<_>>().join(" ");
+                        let key = window
+                            .iter()
+                            .map(|w| w.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        let shown = window
+                            .iter()
+                            .map(|w| w.1.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ");
                         let stats = per_class[class].entry(key).or_default();
                         stats.count += 1.0;
                         *stats.spellings.entry(shown).or_default() += 1;
@@ -224,17 +291,20 @@ pub fn candidates(
         s
     });
     let scored = counts.ctfidf();
-    // A phrase in a third or more of all paragraphs is the corpus's subject, not a theme's.
+    // A phrase in a third or more of all paragraphs, spread over at least half the themes, is
+    // the corpus's subject, not a theme's.
     let total: usize = sizes.iter().sum();
-    let mut spread: HashMap<&str, usize> = HashMap::new();
+    let mut spread: HashMap<&str, (usize, usize)> = HashMap::new();
     for class in &counts.per_class {
         for (phrase, stats) in class {
-            *spread.entry(phrase).or_default() += stats.paragraphs.len();
+            let entry = spread.entry(phrase).or_default();
+            entry.0 += stats.paragraphs.len();
+            entry.1 += 1;
         }
     }
     let everywhere: HashSet<String> = spread
         .into_iter()
-        .filter(|&(_, df)| k > 1 && total >= 12 && df * 3 >= total)
+        .filter(|&(_, (df, themes))| k > 1 && total >= 12 && df * 3 >= total && themes * 2 >= k)
         .map(|(p, _)| p.to_string())
         .collect();
     let per_class = scored
@@ -243,7 +313,11 @@ pub fn candidates(
         .map(|(class, list)| {
             let min_paragraphs = if sizes[class] >= 4 { 2 } else { 1 };
             let stats = &counts.per_class[class];
-            let from_centre = |phrase: &str| central[class].iter().any(|row| stats[phrase].paragraphs.contains(row));
+            let from_centre = |phrase: &str| {
+                central[class]
+                    .iter()
+                    .any(|row| stats[phrase].paragraphs.contains(row))
+            };
             let recurring = list
                 .iter()
                 .filter(|(phrase, _)| counts.paragraph_count(class, phrase) >= min_paragraphs)
@@ -251,7 +325,9 @@ pub fn candidates(
             // A phrase said once is worth naming a theme by only if it says something whole.
             let central_only = list
                 .iter()
-                .filter(|(phrase, _)| counts.paragraph_count(class, phrase) < min_paragraphs && from_centre(phrase))
+                .filter(|(phrase, _)| {
+                    counts.paragraph_count(class, phrase) < min_paragraphs && from_centre(phrase)
+                })
                 .filter(|(phrase, _)| content_words(phrase) >= 2);
             recurring
                 .map(|c| (c, true))
@@ -270,7 +346,10 @@ pub fn candidates(
 }
 
 fn content_words(phrase: &str) -> usize {
-    phrase.split(' ').filter(|w| !stop_words().contains(*w)).count()
+    phrase
+        .split(' ')
+        .filter(|w| !stop_words().contains(*w))
+        .count()
 }
 
 /// True when one phrase's words are a contiguous part of the other's.
@@ -293,13 +372,20 @@ pub fn select(
     n: usize,
     diversity: f32,
 ) -> Naming {
-    let best = candidates.iter().map(|c| c.ctfidf).fold(0.0, f64::max).max(1e-12);
+    let best = candidates
+        .iter()
+        .map(|c| c.ctfidf)
+        .fold(0.0, f64::max)
+        .max(1e-12);
     let relevance: Vec<f32> = candidates
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let distinct = (c.ctfidf / best) as f32;
-            let Some(v) = phrase_vectors else { return distinct };
+            // Without embeddings, of phrases said equally often the longer is the more specific.
+            let Some(v) = phrase_vectors else {
+                return distinct * (1.0 + 0.05 * content_words(&c.key) as f32);
+            };
             let own = v.row(i).dot(&centroids.row(theme));
             // How much closer the phrase is to this theme than to the nearest other one.
             let margin = centroids
@@ -320,7 +406,11 @@ pub fn select(
         let next = (0..candidates.len())
             .filter(|i| !chosen.contains(i))
             .filter(|&i| chosen.is_empty() || candidates[i].recurring)
-            .filter(|&i| chosen.iter().all(|&j| !overlaps(&candidates[i].key, &candidates[j].key)))
+            .filter(|&i| {
+                chosen
+                    .iter()
+                    .all(|&j| !overlaps(&candidates[i].key, &candidates[j].key))
+            })
             .map(|i| {
                 let redundancy = match phrase_vectors {
                     Some(v) => chosen
@@ -337,13 +427,23 @@ pub fn select(
             None => break,
         }
     }
-    let keywords: Vec<String> = chosen.iter().map(|&i| candidates[i].shown.clone()).collect();
+    let keywords: Vec<String> = chosen
+        .iter()
+        .map(|&i| candidates[i].shown.clone())
+        .collect();
     let mut label = keywords.first().cloned().unwrap_or_default();
     if let [first, second, ..] = chosen[..] {
         let strong = relevance[second] >= SECOND_FACET * relevance[first] && relevance[first] > 0.0;
         let first_words: HashSet<&str> = candidates[first].key.split(' ').collect();
-        let distinct = candidates[second].key.split(' ').all(|w| !first_words.contains(w));
-        if strong && distinct && candidates[second].recurring && content_words(&candidates[second].key) >= 2 {
+        let distinct = candidates[second]
+            .key
+            .split(' ')
+            .all(|w| !first_words.contains(w));
+        if strong
+            && distinct
+            && candidates[second].recurring
+            && content_words(&candidates[second].key) >= 2
+        {
             label = format!("{label} / {}", candidates[second].shown);
         }
     }
@@ -359,11 +459,16 @@ mod tests {
 
     #[test]
     fn phrases_do_not_span_punctuation_or_start_with_stop_words() {
-        let texts = ["Security guarantees, said Rutte.", "The security guarantees for Kyiv."];
+        let texts = [
+            "Security guarantees, said Rutte.",
+            "The security guarantees for Kyiv.",
+        ];
         let c = candidates(&texts, &[Some(0), Some(0)], &[vec![]], 1, 50);
         let keys: Vec<&str> = c.per_class[0].iter().map(|c| c.key.as_str()).collect();
         assert!(keys.contains(&"security guarantees"));
-        assert!(!keys.iter().any(|k| k.contains("guarantees said") || k.starts_with("the ")));
+        assert!(!keys
+            .iter()
+            .any(|k| k.contains("guarantees said") || k.starts_with("the ")));
         assert!(!keys.contains(&"guarantees rutte"), "{keys:?}");
     }
 
@@ -377,10 +482,18 @@ mod tests {
         ];
         let classes = [Some(0), Some(0), Some(1), Some(1)];
         let c = candidates(&texts, &classes, &[vec![], vec![]], 2, 10);
-        let top: Vec<&str> = c.per_class[0].iter().take(3).map(|c| c.key.as_str()).collect();
-        assert!(top.contains(&"security guarantees"), "{top:?}");
-        assert!(c.per_class[1].iter().take(3).any(|c| c.key == "excluded"), "{:?}", c.per_class[1]);
-        let nato_rank = c.per_class[0].iter().position(|c| c.key == "nato");
-        assert!(nato_rank.is_none_or(|r| r > 2), "a word in every class is not particular");
+        let score = |class: usize, key: &str| {
+            c.per_class[class]
+                .iter()
+                .find(|c| c.key == key)
+                .map(|c| c.ctfidf)
+        };
+        let nato = score(0, "nato").unwrap_or(0.0);
+        assert!(score(0, "security guarantees").unwrap() > nato);
+        assert!(score(1, "excluded").unwrap() > score(1, "nato").unwrap_or(0.0));
+        assert!(
+            score(0, "excluded").is_none(),
+            "a class has only its own phrases"
+        );
     }
 }

@@ -70,7 +70,9 @@ impl ThemeParams {
     /// Checks the parameters against the number of paragraphs.
     pub fn check(self, paragraphs: usize) -> Result<CheckedParams, ThemeError> {
         if paragraphs == 0 {
-            return Err(ThemeError::Params("there are no paragraphs to group".into()));
+            return Err(ThemeError::Params(
+                "there are no paragraphs to group".into(),
+            ));
         }
         if let ThemeCount::Fixed(k) = self.count {
             if k == 0 {
@@ -83,7 +85,9 @@ impl ThemeParams {
             }
         }
         if self.keywords == 0 || self.keywords > 50 {
-            return Err(ThemeError::Params("keywords must be between 1 and 50".into()));
+            return Err(ThemeError::Params(
+                "keywords must be between 1 and 50".into(),
+            ));
         }
         if self.min_points == 0 {
             return Err(ThemeError::Params("min_points must be at least 1".into()));
@@ -92,15 +96,19 @@ impl ThemeParams {
     }
 }
 
-/// The range of k that `--k auto` compares: round(√n) to round(1.5·√n), within 2..=30 and at
-/// most n/3 (a theme needs a few paragraphs).
-pub fn auto_k_range(paragraphs: usize) -> std::ops::RangeInclusive<usize> {
+/// The k that `--k auto` compares: 2 to round(1.5·√n), at most 30 and n/3; and the fine range
+/// from round(√n) used when the corpus shows no strong grouping (see [`STRUCTURE`]).
+pub fn auto_k_range(paragraphs: usize) -> (std::ops::RangeInclusive<usize>, usize) {
     let root = (paragraphs as f64).sqrt();
-    let cap = (paragraphs / 3).clamp(1, 30);
-    let upper = ((root * 1.5).round() as usize).clamp(2, 30).min(cap);
-    let lower = (root.round() as usize).clamp(2, 20).min(upper);
-    lower..=upper
+    let cap = (paragraphs / 3).clamp(2, 30);
+    let upper = ((root * 1.5).round() as usize).clamp(2, cap);
+    let fine_from = (root.round() as usize).clamp(2, upper);
+    (2..=upper, fine_from)
 }
+
+/// A mean silhouette this high shows real groups (Kaufman and Rousseeuw's "substantial
+/// structure" starts at 0.25); below it, the number of themes is a matter of granularity.
+pub const STRUCTURE: f32 = 0.25;
 
 /// With `--k auto`, groups smaller than this join their nearest theme.
 pub const MIN_AUTO_THEME: usize = 3;
@@ -108,9 +116,11 @@ pub const MIN_AUTO_THEME: usize = 3;
 /// Silhouette is computed on at most this many rows (an even spread) to bound its n² cost.
 const SILHOUETTE_SAMPLE: usize = 2000;
 
-/// `--k auto`: for each k in [`auto_k_range`], k-means from the Ward tree, then groups of fewer
-/// than [`MIN_AUTO_THEME`] paragraphs folded into their nearest theme (too small to be a theme);
-/// the partition with the best mean silhouette (cosine) wins, ties to the smaller k.
+/// `--k auto`: for each k of [`auto_k_range`], k-means from the Ward tree, then groups of fewer
+/// than [`MIN_AUTO_THEME`] paragraphs folded into their nearest theme (too small to be a theme),
+/// scored by mean silhouette (cosine). If the best score reaches [`STRUCTURE`], it wins; if not
+/// (articles on one subject rarely fall into clear groups), the best score among k ≥ √n wins, so
+/// the report has about √n themes. Ties go to the smaller k.
 fn choose_k(
     vectors: ArrayView2<f32>,
     tree: &cluster::WardTree,
@@ -123,25 +133,46 @@ fn choose_k(
     let sample: Vec<usize> = (0..n).step_by(step).collect();
     let sampled = vectors.select(Axis(0), &sample);
     let similarity = sampled.dot(&sampled.t());
-    let mut scores = Vec::new();
-    let mut best: Option<(f32, usize, cluster::Labels)> = None;
-    for k in auto_k_range(n) {
+    let (range, fine_from) = auto_k_range(n);
+    let mut tried = Vec::new();
+    for k in range {
         let labels = fold_small_groups(vectors, cluster::kmeans(vectors, k, tree)?, MIN_AUTO_THEME);
         let themes = labels.iter().flatten().max().map_or(0, |m| m + 1);
         let sampled_labels: cluster::Labels = sample.iter().map(|&r| labels[r]).collect();
         let score = cluster::silhouette(&similarity, &sampled_labels);
-        scores.push((k, themes, score));
-        if best.as_ref().is_none_or(|b| score > b.0) {
-            best = Some((score, themes, labels));
-        }
+        tried.push((k, themes, score, labels));
     }
-    let (_, chosen, labels) = best.expect("the range is never empty");
-    Ok((labels, Some(KSelection { scores, chosen })))
+    let best_of = |from: usize| {
+        tried.iter().filter(|t| t.0 >= from).fold(
+            None::<&(usize, usize, f32, cluster::Labels)>,
+            |best, t| match best {
+                Some(b) if b.2 >= t.2 => Some(b),
+                _ => Some(t),
+            },
+        )
+    };
+    let overall = best_of(2).expect("the range is never empty");
+    let chosen = if overall.2 >= STRUCTURE {
+        overall
+    } else {
+        best_of(fine_from).unwrap_or(overall)
+    };
+    let selection = KSelection {
+        scores: tried.iter().map(|t| (t.0, t.1, t.2)).collect(),
+        chosen: chosen.1,
+        strong_structure: overall.2 >= STRUCTURE,
+        fine_from,
+    };
+    Ok((chosen.3.clone(), Some(selection)))
 }
 
 /// Moves the members of groups smaller than `min_size` to the nearest remaining group's
 /// centroid, and renumbers the groups in order of first appearance.
-fn fold_small_groups(vectors: ArrayView2<f32>, labels: cluster::Labels, min_size: usize) -> cluster::Labels {
+fn fold_small_groups(
+    vectors: ArrayView2<f32>,
+    labels: cluster::Labels,
+    min_size: usize,
+) -> cluster::Labels {
     let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
     let mut sizes = vec![0usize; k];
     labels.iter().flatten().for_each(|&c| sizes[c] += 1);
@@ -161,7 +192,10 @@ fn fold_small_groups(vectors: ArrayView2<f32>, labels: cluster::Labels, min_size
                 *kept
                     .iter()
                     .max_by(|&&a, &&b| {
-                        let (sa, sb) = (vectors.row(row).dot(&centroids.row(a)), vectors.row(row).dot(&centroids.row(b)));
+                        let (sa, sb) = (
+                            vectors.row(row).dot(&centroids.row(a)),
+                            vectors.row(row).dot(&centroids.row(b)),
+                        );
                         sa.total_cmp(&sb).then(b.cmp(&a))
                     })
                     .expect("kept is not empty")
@@ -193,6 +227,10 @@ pub struct KSelection {
     pub scores: Vec<(usize, usize, f32)>,
     /// The number of themes chosen.
     pub chosen: usize,
+    /// Whether the best silhouette reached [`STRUCTURE`] (else k came from the fine range).
+    pub strong_structure: bool,
+    /// Where the fine range starts: round(√n).
+    pub fine_from: usize,
 }
 
 /// Where a new paragraph falls: the nearest theme centroid and its cosine to it.
@@ -244,7 +282,10 @@ impl ThemeModel {
         let params = params.0;
         let n = vectors.nrows();
         if texts.len() != n {
-            return Err(ThemeError::Params(format!("{} texts for {n} vectors", texts.len())));
+            return Err(ThemeError::Params(format!(
+                "{} texts for {n} vectors",
+                texts.len()
+            )));
         }
         let (labels, selection, radius) = match (params.method, params.count) {
             (Method::KMeans, ThemeCount::Fixed(k)) => {
@@ -283,7 +324,10 @@ impl ThemeModel {
                     .map(|(row, _)| (vectors.row(row).dot(&centroids.row(c)), row))
                     .collect();
                 rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                rows.into_iter().take(CENTRAL_PARAGRAPHS).map(|(_, row)| row).collect()
+                rows.into_iter()
+                    .take(CENTRAL_PARAGRAPHS)
+                    .map(|(_, row)| row)
+                    .collect()
             })
             .collect();
         let candidates = label::candidates(&text_refs, &labels, &central, k, CANDIDATES_PER_THEME);
@@ -298,7 +342,11 @@ impl ThemeModel {
                 let mut offset = 0;
                 let mut per_class = Vec::new();
                 for class in &candidates.per_class {
-                    per_class.push(Some(vectors.slice(ndarray::s![offset..offset + class.len(), ..]).to_owned()));
+                    per_class.push(Some(
+                        vectors
+                            .slice(ndarray::s![offset..offset + class.len(), ..])
+                            .to_owned(),
+                    ));
                     offset += class.len();
                 }
                 per_class
@@ -341,10 +389,18 @@ impl ThemeModel {
 
         // Largest theme first; equal sizes by their most central paragraph's row.
         let mut order: Vec<usize> = (0..k).collect();
-        order.sort_by_key(|&c| (std::cmp::Reverse(themes[c].members.len()), themes[c].members[0].row));
+        order.sort_by_key(|&c| {
+            (
+                std::cmp::Reverse(themes[c].members.len()),
+                themes[c].members[0].row,
+            )
+        });
         let centroids = centroids.select(Axis(0), &order);
         let mut taken: Vec<Option<Theme>> = themes.drain(..).map(Some).collect();
-        let themes = order.iter().map(|&c| taken[c].take().expect("each once")).collect();
+        let themes = order
+            .iter()
+            .map(|&c| taken[c].take().expect("each once"))
+            .collect();
         let outliers = labels
             .iter()
             .enumerate()

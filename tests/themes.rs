@@ -1,0 +1,451 @@
+//! Themes: clustering and labelling on generated data with known groups, and the report end to
+//! end on the sample corpus with the real model.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+
+use common::*;
+use ndarray::Array2;
+use themescope::themes::{Method, ThemeCount, ThemeModel, ThemeParams};
+
+/// Splitmix-style generator, so the data is the same on every run.
+fn noise(seed: &mut u64) -> f32 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+}
+
+const GROUPS: [(&str, [&str; 3]); 3] = [
+    (
+        "security guarantees",
+        [
+            "for Kyiv after the war",
+            "offered by European allies",
+            "instead of membership",
+        ],
+    ),
+    (
+        "seat at the table",
+        [
+            "denied to European capitals",
+            "demanded by NATO allies",
+            "in the Geneva negotiations",
+        ],
+    ),
+    (
+        "defence spending",
+        [
+            "rising across the alliance",
+            "above two percent",
+            "in the next budget",
+        ],
+    ),
+];
+
+/// 3 groups × 12 paragraphs: unit vectors around 3 orthogonal directions, and texts that share
+/// their group's phrase.
+fn generated() -> (Array2<f32>, Vec<String>, Vec<usize>) {
+    let dim = 24;
+    let mut seed = 11;
+    let (mut rows, mut texts, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    for (g, (phrase, tails)) in GROUPS.iter().enumerate() {
+        for i in 0..12 {
+            let mut v: Vec<f32> = (0..dim).map(|_| 0.15 * noise(&mut seed)).collect();
+            v[g * 3] += 1.0;
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            rows.extend(v.iter().map(|x| x / norm));
+            texts.push(format!(
+                "Paragraph {i} is about {phrase}, {}.",
+                tails[i % 3]
+            ));
+            truth.push(g);
+        }
+    }
+    (
+        Array2::from_shape_vec((36, dim), rows).unwrap(),
+        texts,
+        truth,
+    )
+}
+
+fn members_by_truth(model: &ThemeModel, truth: &[usize]) -> Vec<HashSet<usize>> {
+    model
+        .themes
+        .iter()
+        .map(|t| t.members.iter().map(|m| truth[m.row]).collect())
+        .collect()
+}
+
+#[test]
+fn known_groups_are_found_and_named_from_their_text() {
+    let (vectors, texts, truth) = generated();
+    for count in [ThemeCount::Fixed(3), ThemeCount::Auto] {
+        let params = ThemeParams {
+            count,
+            ..ThemeParams::default()
+        }
+        .check(36)
+        .unwrap();
+        let model = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+        assert_eq!(model.themes.len(), 3, "{count:?}");
+        for (theme, groups) in model.themes.iter().zip(members_by_truth(&model, &truth)) {
+            assert_eq!(groups.len(), 1, "a theme holds one group");
+            let group = *groups.iter().next().unwrap();
+            assert_eq!(theme.members.len(), 12);
+            assert_eq!(
+                theme.label, GROUPS[group].0,
+                "{count:?}: {:?}",
+                theme.keywords
+            );
+            assert!(theme.keywords.len() >= 3);
+            // Most central first.
+            assert!(theme.members.windows(2).all(|w| w[0].score >= w[1].score));
+        }
+        if count == ThemeCount::Auto {
+            let selection = model.selection.as_ref().unwrap();
+            assert!(selection.strong_structure, "{selection:?}");
+        }
+    }
+}
+
+#[test]
+fn fitting_is_deterministic_and_assign_places_new_vectors() {
+    let (vectors, texts, _) = generated();
+    let params = ThemeParams::default().check(36).unwrap();
+    let a = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+    let b = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+    assert_eq!(a.themes, b.themes);
+    assert_eq!(a.centroids, b.centroids);
+
+    let assigned = a.assign(vectors.view());
+    for (row, assignment) in assigned.iter().enumerate() {
+        let theme = &a.themes[assignment.theme];
+        assert!(theme.members.iter().any(|m| m.row == row));
+        assert!(assignment.score > 0.8);
+    }
+}
+
+#[test]
+fn density_leaves_strays_out() {
+    let (vectors, mut texts, _) = generated();
+    let mut rows = vectors.into_raw_vec_and_offset().0;
+    let mut seed = 99;
+    for i in 0..3 {
+        let mut v: Vec<f32> = (0..24).map(|_| noise(&mut seed)).collect();
+        v[20 + i] += 2.0;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        rows.extend(v.iter().map(|x| x / norm));
+        texts.push(format!("A stray remark number {i} about the weather."));
+    }
+    let vectors = Array2::from_shape_vec((39, 24), rows).unwrap();
+    let params = ThemeParams {
+        method: Method::Density,
+        ..ThemeParams::default()
+    }
+    .check(39)
+    .unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+    assert_eq!(model.themes.len(), 3);
+    assert_eq!(model.outliers, vec![36, 37, 38]);
+}
+
+#[test]
+fn impossible_parameters_are_refused() {
+    let k = |k| ThemeParams {
+        count: ThemeCount::Fixed(k),
+        ..ThemeParams::default()
+    };
+    assert!(k(0)
+        .check(10)
+        .unwrap_err()
+        .to_string()
+        .contains("at least 1"));
+    assert!(k(11)
+        .check(10)
+        .unwrap_err()
+        .to_string()
+        .contains("more than the 10 paragraphs"));
+    assert!(ThemeParams::default().check(0).is_err());
+    assert!(k(10).check(10).is_ok());
+}
+
+fn themes_cli(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_themescope"))
+        .current_dir(project_dir())
+        .env("THEMESCOPE_HOME", home)
+        .arg("--model")
+        .arg(&real_model().path)
+        .arg("themes")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sample_corpus_report_separates_security_guarantees_from_exclusion() {
+    let home = tempfile::tempdir().unwrap();
+    let out = themes_cli(home.path(), &["data/nato-ukraine", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = themes_cli(home.path(), &["data/nato-ukraine", "--format", "json"]);
+    assert_eq!(out.stdout, again.stdout, "same input and seed, same bytes");
+
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let themes = report["themes"].as_array().unwrap();
+    assert!((4..=20).contains(&themes.len()), "{} themes", themes.len());
+    let mut theme_of: HashMap<String, usize> = HashMap::new();
+    for (t, theme) in themes.iter().enumerate() {
+        assert!(!theme["label"].as_str().unwrap().is_empty());
+        assert!(
+            (5..=8).contains(&theme["keywords"].as_array().unwrap().len())
+                || theme["size"].as_u64().unwrap() <= 4
+        );
+        let paragraphs = theme["paragraphs"].as_array().unwrap();
+        assert_eq!(paragraphs.len() as u64, theme["size"].as_u64().unwrap());
+        let scores: Vec<f64> = paragraphs
+            .iter()
+            .map(|p| p["score"].as_f64().unwrap())
+            .collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "most central first"
+        );
+        for p in paragraphs {
+            let id = p["id"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string();
+            assert!(
+                theme_of.insert(id, t).is_none(),
+                "a paragraph is in one theme"
+            );
+        }
+    }
+    assert_eq!(theme_of.len(), 66, "every kept paragraph is in a theme");
+    for boilerplate in [
+        "002_77179edf7d13d044.txt:55",
+        "002_77179edf7d13d044.txt:52",
+        "004_82e8b515326dff73.txt:19",
+        "000_7c95b485b20482af.txt:10",
+    ] {
+        assert!(
+            !theme_of.contains_key(boilerplate),
+            "{boilerplate} is boilerplate"
+        );
+    }
+    let security: HashSet<usize> = [
+        "001_f3dada96465da5af.txt:9",
+        "001_f3dada96465da5af.txt:11",
+        "001_f3dada96465da5af.txt:12",
+    ]
+    .iter()
+    .map(|id| theme_of[*id])
+    .collect();
+    let exclusion: HashSet<usize> = [
+        "004_82e8b515326dff73.txt:5",
+        "004_82e8b515326dff73.txt:7",
+        "003_d305286b2117babc.txt:4",
+    ]
+    .iter()
+    .map(|id| theme_of[*id])
+    .collect();
+    assert!(
+        security.is_disjoint(&exclusion),
+        "security {security:?}, exclusion {exclusion:?}"
+    );
+    let label = |t: usize| themes[t]["label"].as_str().unwrap().to_lowercase();
+    assert!(
+        security
+            .iter()
+            .any(|&t| label(t).contains("security guarantees")),
+        "{:?}",
+        security.iter().map(|&t| label(t)).collect::<Vec<_>>()
+    );
+    let named_for_exclusion = |l: String| {
+        [
+            "without ukraine",
+            "seat",
+            "table",
+            "sidelined",
+            "excluded",
+            "part of",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    };
+    assert!(
+        exclusion.iter().any(|&t| named_for_exclusion(label(t))),
+        "{:?}",
+        exclusion.iter().map(|&t| label(t)).collect::<Vec<_>>()
+    );
+
+    let documents = report["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 5);
+    for d in documents {
+        let total: f64 = d["themes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["share"].as_f64().unwrap())
+            .sum();
+        assert!(
+            (total - 1.0).abs() < 0.01,
+            "a document's mix adds up: {total}"
+        );
+    }
+    assert_eq!(report["summary"]["k_chosen_by"], "silhouette");
+    assert!(report["outliers"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn text_markdown_and_html_reports_are_readable_and_self_contained() {
+    let home = tempfile::tempdir().unwrap();
+    let text = String::from_utf8(themes_cli(home.path(), &["data/nato-ukraine"]).stdout).unwrap();
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 100),
+        "fits 100 columns"
+    );
+    assert!(text.contains("Sources × themes") && text.contains("Documents: their mix of themes"));
+
+    let markdown = String::from_utf8(
+        themes_cli(home.path(), &["data/nato-ukraine", "--format", "markdown"]).stdout,
+    )
+    .unwrap();
+    assert!(markdown.starts_with("# Themes") && markdown.contains("| document |"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let html_path = dir.path().join("themes.html");
+    let out = themes_cli(
+        home.path(),
+        &[
+            "data/nato-ukraine",
+            "--format",
+            "html",
+            "--output",
+            html_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    for external in ["http://", "https://", "<script", "<link", "src="] {
+        assert!(!html.contains(external), "no external assets: {external}");
+    }
+    let again = themes_cli(
+        home.path(),
+        &[
+            "data/nato-ukraine",
+            "--format",
+            "html",
+            "--output",
+            html_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing report is not overwritten"
+    );
+    assert_eq!(std::fs::read_to_string(&html_path).unwrap(), html);
+}
+
+#[test]
+fn density_method_and_bad_k_from_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let out = themes_cli(
+        home.path(),
+        &[
+            "data/nato-ukraine",
+            "--method",
+            "density",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let in_themes: u64 = report["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        in_themes + report["outliers"].as_array().unwrap().len() as u64,
+        66
+    );
+    assert_eq!(report["summary"]["k_chosen_by"], "density");
+
+    for (k, message) in [
+        ("0", "at least 1"),
+        ("67", "more than the 66 paragraphs"),
+        ("many", "not a number"),
+    ] {
+        let out = themes_cli(home.path(), &["data/nato-ukraine", "--k", k]);
+        assert_eq!(out.status.code(), Some(2), "k = {k}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(message),
+            "k = {k}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn new_paragraphs_are_placed_into_fitted_themes() {
+    use themescope::corpus::{Corpus, CorpusOptions};
+    let corpus = Corpus::load(
+        &[project_dir().join("data/nato-ukraine")],
+        CorpusOptions::default(),
+    )
+    .unwrap();
+    let embedder = real_embedder(themescope::embed::LongText::default());
+    let vectors = embedder
+        .embed(&corpus.texts(), &mut |_, _| {})
+        .unwrap()
+        .vectors;
+    let params = ThemeParams::default()
+        .check(corpus.paragraphs.len())
+        .unwrap();
+    let model = ThemeModel::fit(vectors.view(), &corpus.texts(), params, Some(&embedder)).unwrap();
+    let theme_of = |suffix: &str| {
+        let row = corpus
+            .paragraphs
+            .iter()
+            .position(|p| p.id.ends_with(suffix))
+            .unwrap();
+        model
+            .themes
+            .iter()
+            .position(|t| t.members.iter().any(|m| m.row == row))
+            .unwrap()
+    };
+    let new = embedder
+        .embed(
+            &["Kyiv must not receive only vague security guarantees if it cannot join NATO."],
+            &mut |_, _| {},
+        )
+        .unwrap()
+        .vectors;
+    let placed = model.assign(new.view());
+    assert_eq!(placed[0].theme, theme_of("001_f3dada96465da5af.txt:9"));
+    assert!(placed[0].score > 0.5);
+}
