@@ -156,6 +156,12 @@ fn embed_writes_npy_and_sidecar_and_never_clobbers() {
     assert_eq!(first["id"], "data/nato-ukraine/000_7c95b485b20482af.txt:1");
     assert_eq!(first["kind"], "title");
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&npy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "an ordinary file, not a private temporary one");
+    }
     let before = std::fs::read(&npy).unwrap();
     let out = run.run(&["embed", "data/nato-ukraine", "--output", npy_arg]);
     assert_eq!(out.status.code(), Some(1));

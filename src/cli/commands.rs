@@ -235,12 +235,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
     let texts: Vec<&str> = index.paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let model = ThemeModel::fit(
-        index.vectors.view(),
-        &texts,
-        checked,
-        Some(&session.embedder),
-    )?;
+    let model = ThemeModel::fit(index.vectors.view(), &texts, checked, Some(&session))?;
     if global.verbose {
         if let Some(selection) = &model.selection {
             let scores: Vec<String> = selection

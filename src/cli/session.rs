@@ -118,6 +118,21 @@ impl<'a> Session<'a> {
     }
 }
 
+/// Theme label candidates go through the embedding cache too, so a second report is fast.
+impl themescope::themes::PhraseEmbedder for Session<'_> {
+    fn embed_phrases(
+        &self,
+        phrases: &[String],
+    ) -> Result<ndarray::Array2<f32>, themescope::embed::EmbedError> {
+        match embed_cached(&self.embedder, self.cache.as_ref(), phrases, &mut |_, _| {}) {
+            Ok((vectors, _, _)) => Ok(vectors),
+            Err(themescope::index::IndexError::Embed(e)) => Err(e),
+            // The cache could not be written: the vectors are still good to compute afresh.
+            Err(themescope::index::IndexError::Cache(_)) => self.embedder.embed_phrases(phrases),
+        }
+    }
+}
+
 /// Loads and filters the inputs, printing warnings; an empty result is an error.
 pub fn load_corpus(args: &CorpusArgs, quiet: bool) -> Result<Corpus> {
     let options = CorpusOptions {
