@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod embed;
+pub mod eval;
 pub mod index;
 pub mod model;
 pub mod progress;

@@ -101,6 +101,11 @@ pub enum Command {
     Themes(ThemesArgs),
     /// Cosine similarity of two texts, or of documents with --matrix
     Similarity(SimilarityArgs),
+    /// Measure quality on public benchmark sets (STS, retrieval, clustering)
+    Eval {
+        #[command(subcommand)]
+        task: EvalTask,
+    },
     /// Fetch, list and locate models
     Model {
         #[command(subcommand)]
@@ -183,6 +188,44 @@ pub struct SimilarityArgs {
     /// With --matrix: keep boilerplate and fragments
     #[arg(long)]
     pub keep_all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalTask {
+    /// Semantic similarity: Spearman and Pearson of cosine against human scores; FILE.jsonl
+    /// holds records {"a", "b", "score"}
+    Sts {
+        file: PathBuf,
+        /// Print one JSON object on the last line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrieval in the BEIR layout (corpus.jsonl, queries.jsonl, qrels.tsv): nDCG@10,
+    /// recall@10 and MRR@10 of exact cosine search; a document is (title + " " + text)
+    Retrieval {
+        dir: PathBuf,
+        /// Judgements to use instead of DIR/qrels.tsv
+        #[arg(long)]
+        qrels: Option<PathBuf>,
+        /// Queries to use instead of DIR/queries.jsonl
+        #[arg(long)]
+        queries: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clustering: V-measure and adjusted Rand index of the themes' grouping against the
+    /// labels of FILE.jsonl {"text", "label"}, beside plain k-means (mean over seeds)
+    Clustering {
+        file: PathBuf,
+        /// Number of groups [default: the number of labels]; "auto" as for `themes`
+        #[arg(long, value_parser = parse_k)]
+        k: Option<KArg>,
+        /// Seeds the plain k-means baseline is averaged over
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        seeds: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => nearest(global, &query, &corpus, k as usize, json),
         Command::Themes(args) => themes(global, &args),
         Command::Similarity(args) => similarity(global, &args),
+        Command::Eval { task } => super::eval::run(global, task),
         Command::Model { action } => model_command(global, action),
     }
 }

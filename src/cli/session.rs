@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use themescope::corpus::{Corpus, CorpusOptions};
+use themescope::embed::EmbedStats;
 use themescope::embed::{EmbedOptions, Embedder, LongText};
-use themescope::index::{embed_cached, EmbeddingCache, Index};
+use themescope::index::{embed_cached, CacheStats, EmbeddingCache, Index};
 use themescope::model::{self, ModelChoice, ModelDir, Store};
 
 use super::args::{CorpusArgs, GlobalArgs};
@@ -64,21 +65,31 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Embeds the corpus's paragraphs (through the cache), with a progress bar and a summary.
-    pub fn index(&self, corpus: Corpus) -> Result<Index> {
-        let started = Instant::now();
-        let texts = corpus.texts();
-        let bar = themescope::progress::bar(!self.global.quiet, 0, "embedding");
-        let (vectors, stats, cache) = embed_cached(
+    /// Embeds texts through the cache, with a progress bar.
+    pub fn embed_texts<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        message: &str,
+    ) -> Result<(ndarray::Array2<f32>, EmbedStats, CacheStats)> {
+        let bar = themescope::progress::bar(!self.global.quiet, 0, message);
+        let result = embed_cached(
             &self.embedder,
             self.cache.as_ref(),
-            &texts,
+            texts,
             &mut |done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             },
         )?;
         bar.finish_and_clear();
+        Ok(result)
+    }
+
+    /// Embeds the corpus's paragraphs (through the cache), with a progress bar and a summary.
+    pub fn index(&self, corpus: Corpus) -> Result<Index> {
+        let started = Instant::now();
+        let texts = corpus.texts();
+        let (vectors, stats, cache) = self.embed_texts(&texts, "embedding")?;
         if !self.global.quiet {
             let long = match (stats.long_texts, self.global.truncate) {
                 (0, _) => String::new(),

@@ -113,6 +113,23 @@ pub fn kmeans(vectors: ArrayView2<f32>, k: usize, tree: &WardTree) -> Result<Lab
     Ok(relabel(labels.iter().map(|&l| Some(l)).collect()))
 }
 
+/// k-means (linfa) from a k-means++ start: one run, seeded.
+pub fn kmeans_plus_plus(
+    vectors: ArrayView2<f32>,
+    k: usize,
+    seed: u64,
+) -> Result<Labels, ThemeError> {
+    let data = DatasetBase::from(vectors.to_owned());
+    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
+        .init_method(KMeansInit::KMeansPlusPlus)
+        .n_runs(1)
+        .max_n_iterations(300)
+        .tolerance(1e-6)
+        .fit(&data)
+        .map_err(|e| ThemeError::Clustering(e.to_string()))?;
+    Ok(model.predict(&data).iter().map(|&l| Some(l)).collect())
+}
+
 /// DBSCAN (linfa) with at least `min_points` neighbours within a radius read off the data: of
 /// the deciles of the distances from each point to its `min_points`-th nearest neighbour, the
 /// one whose grouping scores best as mean silhouette of the grouped points times the share of

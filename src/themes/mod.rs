@@ -443,6 +443,32 @@ fn centre(vectors: ArrayView2<f32>, mean: ndarray::ArrayView1<f32>) -> Array2<f3
     centred
 }
 
+/// Plain k-means (linfa, k-means++ start, one run) seeded with `seed`: the baseline that
+/// `themescope eval clustering` compares the themes' grouping with.
+pub fn plain_kmeans(
+    vectors: ArrayView2<f32>,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<usize>, ThemeError> {
+    Ok(cluster::kmeans_plus_plus(vectors, k, seed)?
+        .into_iter()
+        .map(|l| l.unwrap_or(0))
+        .collect())
+}
+
+impl ThemeModel {
+    /// The theme of every row the model was fitted on (`None` for outliers).
+    pub fn row_themes(&self, rows: usize) -> Vec<Option<usize>> {
+        let mut out = vec![None; rows];
+        for (t, theme) in self.themes.iter().enumerate() {
+            for m in &theme.members {
+                out[m.row] = Some(t);
+            }
+        }
+        out
+    }
+}
+
 /// The normalised mean of each cluster's vectors.
 fn centroids_of(vectors: ArrayView2<f32>, labels: &[Option<usize>], k: usize) -> Array2<f32> {
     let mut centroids = Array2::<f32>::zeros((k, vectors.ncols()));
