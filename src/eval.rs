@@ -151,23 +151,25 @@ pub mod metrics {
             .map_or(0.0, |i| 1.0 / (i as f64 + 1.0))
     }
 
-    fn contingency(
-        truth: &[usize],
-        predicted: &[usize],
-    ) -> (
-        HashMap<(usize, usize), f64>,
-        HashMap<usize, f64>,
-        HashMap<usize, f64>,
-    ) {
-        let mut joint = HashMap::new();
-        let mut a = HashMap::new();
-        let mut b = HashMap::new();
+    /// Counts of (class, cluster) pairs, of classes and of clusters.
+    struct Contingency {
+        joint: HashMap<(usize, usize), f64>,
+        classes: HashMap<usize, f64>,
+        clusters: HashMap<usize, f64>,
+    }
+
+    fn contingency(truth: &[usize], predicted: &[usize]) -> Contingency {
+        let mut table = Contingency {
+            joint: HashMap::new(),
+            classes: HashMap::new(),
+            clusters: HashMap::new(),
+        };
         for (&t, &p) in truth.iter().zip(predicted) {
-            *joint.entry((t, p)).or_insert(0.0) += 1.0;
-            *a.entry(t).or_insert(0.0) += 1.0;
-            *b.entry(p).or_insert(0.0) += 1.0;
+            *table.joint.entry((t, p)).or_insert(0.0) += 1.0;
+            *table.classes.entry(t).or_insert(0.0) += 1.0;
+            *table.clusters.entry(p).or_insert(0.0) += 1.0;
         }
-        (joint, a, b)
+        table
     }
 
     fn entropy(counts: &HashMap<usize, f64>, n: f64) -> f64 {
@@ -184,7 +186,11 @@ pub mod metrics {
         if n == 0.0 {
             return 0.0;
         }
-        let (joint, classes, clusters) = contingency(truth, predicted);
+        let Contingency {
+            joint,
+            classes,
+            clusters,
+        } = contingency(truth, predicted);
         let (h_c, h_k) = (entropy(&classes, n), entropy(&clusters, n));
         let mut h_c_given_k = 0.0;
         let mut h_k_given_c = 0.0;
@@ -213,7 +219,11 @@ pub mod metrics {
     pub fn adjusted_rand(truth: &[usize], predicted: &[usize]) -> f64 {
         let pairs = |x: f64| x * (x - 1.0) / 2.0;
         let n = truth.len() as f64;
-        let (joint, a, b) = contingency(truth, predicted);
+        let Contingency {
+            joint,
+            classes: a,
+            clusters: b,
+        } = contingency(truth, predicted);
         let index: f64 = joint.values().map(|&c| pairs(c)).sum();
         let sum_a: f64 = a.values().map(|&c| pairs(c)).sum();
         let sum_b: f64 = b.values().map(|&c| pairs(c)).sum();
