@@ -101,6 +101,19 @@ pub enum Command {
     Themes(ThemesArgs),
     /// Cosine similarity of two texts, or of documents with --matrix
     Similarity(SimilarityArgs),
+    /// Measure embedding speed on this CPU: texts/s, tokens/s, load time, query latency, memory
+    Bench {
+        /// JSONL file of {"text"} records, or text files and folders [default: the bundled
+        /// corpus, data/nato-ukraine, every line]
+        #[arg(long, value_name = "FILE.jsonl")]
+        texts: Option<PathBuf>,
+        /// Number format of the forward pass
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
+        /// Print one JSON object on the last line (what ../shared/bench/compare reads)
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure quality on public benchmark sets (STS, retrieval, clustering)
     Eval {
         #[command(subcommand)]
@@ -226,6 +239,23 @@ pub enum EvalTask {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Precision {
+    F32,
+    Bf16,
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! The command line: parse, run one command, report errors in one line.
 
 mod args;
+mod bench;
 mod commands;
 mod eval;
 mod session;

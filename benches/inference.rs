@@ -1,0 +1,111 @@
+//! The inference hot path on the real model (from the store; fetched on first use):
+//! tokenization, the forward pass by batch size and sequence length, pooling, and end to end.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use themescope::corpus::{Corpus, CorpusOptions};
+use themescope::embed::bert::pool_packed;
+use themescope::embed::{
+    Backend, CandleBert, EmbedOptions, Embedder, LongText, PackedBatch, Pooling,
+};
+use themescope::model::{resolve, ModelChoice, Store};
+
+/// Texts for the end-to-end case: a slice of ../shared/bench/texts-2000.jsonl when it is there,
+/// else the bundled corpus.
+fn texts() -> Vec<String> {
+    let shared =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/texts-2000.jsonl");
+    let input = if shared.is_file() {
+        shared
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/nato-ukraine")
+    };
+    let options = CorpusOptions {
+        min_words: 0,
+        keep_all: true,
+    };
+    let corpus = Corpus::load(&[input], options).expect("bench texts load");
+    corpus
+        .paragraphs
+        .into_iter()
+        .take(256)
+        .map(|p| p.text)
+        .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let model =
+        resolve(&ModelChoice::Default, &Store::from_env(), false).expect("model in the store");
+    let options = EmbedOptions {
+        batch_size: 32,
+        long_text: LongText::Truncate,
+    };
+    let embedder = Embedder::from_model(&model, options).expect("model loads");
+    let backend = CandleBert::load(&model.path.join("model.safetensors"), &model.config)
+        .expect("weights load");
+    let texts = texts();
+    let batch: Vec<&str> = texts.iter().take(32).map(String::as_str).collect();
+
+    let mut group = c.benchmark_group("tokenize");
+    group.throughput(Throughput::Elements(batch.len() as u64));
+    group.bench_function("batch of 32 texts", |b| {
+        b.iter(|| {
+            embedder
+                .tokenizer()
+                .encode_batch(black_box(batch.clone()), true)
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("forward");
+    group.sample_size(10);
+    for &len in &[16usize, 64, 256] {
+        for &size in &[1usize, 8, 32] {
+            let mut packed = PackedBatch::default();
+            let ids: Vec<u32> = (0..len as u32)
+                .map(|i| if i == 0 { 101 } else { 1000 + (i * 37) % 20000 })
+                .collect();
+            for _ in 0..size {
+                packed.push(&ids, &vec![0; len]);
+            }
+            group.throughput(Throughput::Elements((size * len) as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("tokens, seq {len}"), size),
+                &packed,
+                |b, packed| b.iter(|| backend.embed(black_box(packed), Pooling::Mean).unwrap()),
+            );
+        }
+    }
+    group.finish();
+
+    let hidden = candle_core::Tensor::ones(
+        (32 * 64, 384),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let lengths = vec![64usize; 32];
+    let mut group = c.benchmark_group("pool");
+    group.throughput(Throughput::Elements(32));
+    group.bench_function("mean pool + normalise, 32 × 64 tokens", |b| {
+        b.iter(|| {
+            let mut vectors = pool_packed(black_box(&hidden), &lengths, Pooling::Mean).unwrap();
+            vectors
+                .iter_mut()
+                .for_each(|v| themescope::embed::normalize(v));
+            vectors
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("embed");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(texts.len() as u64));
+    group.bench_function(format!("{} texts end to end, batch 32", texts.len()), |b| {
+        b.iter(|| embedder.embed(black_box(&texts), &mut |_, _| {}).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(inference, benches);
+criterion_main!(inference);
