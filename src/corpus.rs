@@ -61,13 +61,20 @@ pub struct CorpusOptions {
     pub min_words: usize,
     /// Keep boilerplate and fragments too.
     pub keep_all: bool,
+    /// Longer paragraphs are cut here, with a warning: a runaway paragraph (a 50 MB line)
+    /// would otherwise take hours to embed as windows.
+    pub max_chars: usize,
 }
+
+/// The default for [`CorpusOptions::max_chars`]: about 25,000 tokens, 130 windows.
+pub const DEFAULT_MAX_CHARS: usize = 100_000;
 
 impl Default for CorpusOptions {
     fn default() -> Self {
         Self {
             min_words: 5,
             keep_all: false,
+            max_chars: DEFAULT_MAX_CHARS,
         }
     }
 }
@@ -141,7 +148,16 @@ impl Corpus {
                 })
                 .collect()
         };
-        for (index, p) in raw.into_iter().enumerate() {
+        for (index, mut p) in raw.into_iter().enumerate() {
+            let limit = options.max_chars.max(1);
+            if let Some((cut, _)) = p.text.char_indices().nth(limit) {
+                self.warnings.push(format!(
+                    "{doc}:{}: paragraph of {} characters cut to {limit} (--max-chars)",
+                    p.line,
+                    p.text.chars().count(),
+                ));
+                p.text.truncate(cut);
+            }
             let kind = classify(
                 &p.text,
                 p.heading,
@@ -349,10 +365,25 @@ fn ends_sentence(line: &str) -> bool {
         .ends_with(['.', '!', '?', ':', '"', '\u{201d}', '\u{2019}', ')', '»'])
 }
 
-fn word_count(text: &str) -> usize {
+/// Words, for the fragment rule: whitespace-separated tokens with a letter or digit; in scripts
+/// written without spaces (Chinese, Japanese), each ideograph or kana counts as a word.
+pub fn word_count(text: &str) -> usize {
     text.split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .count()
+        .map(|w| {
+            let unspaced = w.chars().filter(|&c| is_unspaced_script(c)).count();
+            let spaced = w.chars().any(|c| c.is_alphanumeric() && !is_unspaced_script(c));
+            unspaced + usize::from(spaced)
+        })
+        .sum()
+}
+
+fn is_unspaced_script(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF      // hiragana, katakana
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xF900..=0xFAFF    // CJK compatibility ideographs
+        | 0x20000..=0x2FA1F) // CJK extensions B and later
 }
 
 /// Phrases that open site furniture rather than content (lower case, matched at the start).

@@ -281,8 +281,11 @@ impl Report {
             _ => format!("k = {}", s.k),
         };
         format!(
-            "{} themes in {} paragraphs from {} documents ({} boilerplate paragraphs left out; {how})",
-            s.k, s.paragraphs, s.documents, s.skipped_boilerplate
+            "{} in {} from {} ({} left out as boilerplate; {how})",
+            count(s.k, "theme"),
+            count(s.paragraphs, "paragraph"),
+            count(s.documents, "document"),
+            s.skipped_boilerplate
         )
     }
 
@@ -297,10 +300,10 @@ impl Report {
         for t in &self.themes {
             let _ = writeln!(
                 out,
-                "{}. {} — {} paragraphs ({:.0}%)",
+                "{}. {} — {} ({:.0}%)",
                 t.id,
                 capitalise(&t.label),
-                t.size,
+                count(t.size, "paragraph"),
                 t.share * 100.0
             );
             let keywords = format!("keywords: {}", t.keywords.join(", "));
@@ -595,6 +598,15 @@ fn shorten(text: &str, max: usize) -> String {
     let cut: String = text.chars().take(max).collect();
     let end = cut.rfind(' ').unwrap_or(cut.len());
     format!("{}…", cut[..end].trim_end_matches([',', ';', ':', ' ']))
+}
+
+/// "1 theme", "2 themes".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn capitalise(text: &str) -> String {

@@ -60,6 +60,9 @@ pub struct CorpusArgs {
     /// Keep boilerplate and fragments (bylines, datelines, "Report spelling error:", ...)
     #[arg(long)]
     pub keep_all: bool,
+    /// Cut longer paragraphs here (with a warning)
+    #[arg(long, default_value_t = themescope::corpus::DEFAULT_MAX_CHARS, value_parser = clap::value_parser!(usize))]
+    pub max_chars: usize,
 }
 
 #[derive(Debug, Subcommand)]

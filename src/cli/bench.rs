@@ -53,6 +53,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
         CorpusOptions {
             min_words: 0,
             keep_all: true,
+            ..CorpusOptions::default()
         },
     )?;
     let texts = corpus.texts();

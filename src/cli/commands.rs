@@ -285,6 +285,14 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
             eprintln!("density: neighbourhood radius {radius:.4} (the decile of distances to the {}th neighbour that gives the most dense groups)", params.min_points);
         }
     }
+    if let KArg::Fixed(k) = args.k {
+        if model.themes.len() < k && !global.quiet {
+            eprintln!(
+                "themescope: note: asked for {k} themes, found {}: the paragraphs' vectors fall into no more distinct groups",
+                model.themes.len()
+            );
+        }
+    }
     let report = Report::new(&model, &index.paragraphs, skipped, method, args.seed);
     let format = match args.format {
         ReportFormat::Text => Format::Text,
@@ -347,6 +355,7 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
         inputs: args.items.iter().map(PathBuf::from).collect(),
         min_words: args.min_words,
         keep_all: args.keep_all,
+        max_chars: themescope::corpus::DEFAULT_MAX_CHARS,
     };
     let corpus = load_corpus(&corpus_args, global.quiet)?;
     let session = Session::open(global)?;

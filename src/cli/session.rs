@@ -107,10 +107,11 @@ impl<'a> Session<'a> {
             } else {
                 String::new()
             };
+            use themescope::report::count;
             eprintln!(
-                "{} paragraphs from {} documents ({} skipped as boilerplate{long}{cached}) in {:.2}s",
-                corpus.paragraphs.len(),
-                corpus.documents.len(),
+                "{} from {} ({} skipped as boilerplate{long}{cached}) in {:.2}s",
+                count(corpus.paragraphs.len(), "paragraph"),
+                count(corpus.documents.len(), "document"),
                 corpus.skipped.len(),
                 started.elapsed().as_secs_f64()
             );
@@ -149,6 +150,7 @@ pub fn load_corpus(args: &CorpusArgs, quiet: bool) -> Result<Corpus> {
     let options = CorpusOptions {
         min_words: args.min_words as usize,
         keep_all: args.keep_all,
+        max_chars: args.max_chars,
     };
     let corpus = Corpus::load(&args.inputs, options)?;
     if !quiet {
