@@ -371,7 +371,9 @@ pub fn word_count(text: &str) -> usize {
     text.split_whitespace()
         .map(|w| {
             let unspaced = w.chars().filter(|&c| is_unspaced_script(c)).count();
-            let spaced = w.chars().any(|c| c.is_alphanumeric() && !is_unspaced_script(c));
+            let spaced = w
+                .chars()
+                .any(|c| c.is_alphanumeric() && !is_unspaced_script(c));
             unspaced + usize::from(spaced)
         })
         .sum()

@@ -19,7 +19,7 @@ fn check(texts: &[String], reference: &Array2<f32>, what: &str) {
     let got = embedder.embed(texts, &mut |_, _| {}).unwrap().vectors;
     let (min, at) = min_row_cosine(&got, reference);
     eprintln!(
-        "{what}: {} texts, min cosine {min:.7} (text {at})",
+        "{what}: {} texts, min cosine {min:.8} (text {at})",
         texts.len()
     );
     assert!(

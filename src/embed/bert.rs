@@ -77,7 +77,7 @@ pub enum HiddenAct {
 impl HiddenAct {
     fn apply(self, xs: &Tensor) -> Result<Tensor> {
         match self {
-            HiddenAct::Gelu => xs.gelu_erf(),
+            HiddenAct::Gelu => super::gelu::gelu_erf(xs),
             HiddenAct::GeluNew => xs.gelu(),
             HiddenAct::Relu => xs.relu(),
         }

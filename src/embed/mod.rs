@@ -5,6 +5,7 @@
 //! logic is tested on a tiny model and the compute can change without touching it.
 
 pub mod bert;
+mod gelu;
 
 use std::path::Path;
 
