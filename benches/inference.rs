@@ -22,6 +22,7 @@ fn texts() -> Vec<String> {
     let options = CorpusOptions {
         min_words: 0,
         keep_all: true,
+        ..CorpusOptions::default()
     };
     let corpus = Corpus::load(&[input], options).expect("bench texts load");
     corpus
