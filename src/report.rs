@@ -94,6 +94,16 @@ pub struct ThemeShare {
     pub share: f32,
 }
 
+impl DocumentReport {
+    /// How many of the document's paragraphs are in theme `theme` (its 1-based id).
+    pub fn paragraphs_in(&self, theme: usize) -> usize {
+        self.themes
+            .iter()
+            .find(|m| m.theme == theme)
+            .map_or(0, |m| m.paragraphs)
+    }
+}
+
 fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -369,11 +379,7 @@ impl Report {
         for d in &self.documents {
             let _ = write!(out, "   {:<name_width$}", names[&d.doc]);
             for t in &self.themes {
-                let n = d
-                    .themes
-                    .iter()
-                    .find(|m| m.theme == t.id)
-                    .map_or(0, |m| m.paragraphs);
+                let n = d.paragraphs_in(t.id);
                 let cell = if n == 0 {
                     "·".to_string()
                 } else {
@@ -463,11 +469,7 @@ impl Report {
         for d in &self.documents {
             let _ = write!(out, "| {} |", names[&d.doc]);
             for t in &self.themes {
-                let n = d
-                    .themes
-                    .iter()
-                    .find(|m| m.theme == t.id)
-                    .map_or(0, |m| m.paragraphs);
+                let n = d.paragraphs_in(t.id);
                 let _ = write!(out, " {n} |");
             }
             let _ = writeln!(out, " {} |", d.outliers);
@@ -546,11 +548,7 @@ impl Report {
         for d in &self.documents {
             let _ = write!(out, "<tr><td>{}</td>", e(&names[&d.doc]));
             for t in &self.themes {
-                let n = d
-                    .themes
-                    .iter()
-                    .find(|m| m.theme == t.id)
-                    .map_or(0, |m| m.paragraphs);
+                let n = d.paragraphs_in(t.id);
                 let shade = (n as f32 / d.paragraphs.max(1) as f32 * 100.0).round();
                 let _ = write!(
                     out,

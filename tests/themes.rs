@@ -325,16 +325,14 @@ fn text_markdown_and_html_reports_are_readable_and_self_contained() {
 
     let dir = tempfile::tempdir().unwrap();
     let html_path = dir.path().join("themes.html");
-    let out = themes_cli(
-        home.path(),
-        &[
-            "data/nato-ukraine",
-            "--format",
-            "html",
-            "--output",
-            html_path.to_str().unwrap(),
-        ],
-    );
+    let html_args = [
+        "data/nato-ukraine",
+        "--format",
+        "html",
+        "--output",
+        html_path.to_str().unwrap(),
+    ];
+    let out = themes_cli(home.path(), &html_args);
     assert!(
         out.status.success(),
         "{}",
@@ -345,16 +343,7 @@ fn text_markdown_and_html_reports_are_readable_and_self_contained() {
     for external in ["http://", "https://", "<script", "<link", "src="] {
         assert!(!html.contains(external), "no external assets: {external}");
     }
-    let again = themes_cli(
-        home.path(),
-        &[
-            "data/nato-ukraine",
-            "--format",
-            "html",
-            "--output",
-            html_path.to_str().unwrap(),
-        ],
-    );
+    let again = themes_cli(home.path(), &html_args);
     assert_eq!(
         again.status.code(),
         Some(1),
