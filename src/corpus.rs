@@ -1,6 +1,7 @@
 //! Corpus: load files and folders of articles, split them into paragraphs that keep their
 //! source, and mark titles and boilerplate so that only real content goes downstream.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -90,6 +91,30 @@ pub struct Corpus {
     pub documents: Vec<String>,
     /// Things worth telling the user that did not stop the load (binary files, bad UTF-8).
     pub warnings: Vec<String>,
+    /// Every id given out, kept and skipped, so that no two paragraphs share one.
+    ids: HashSet<String>,
+}
+
+/// How a document's text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocFormat {
+    /// A paragraph per line, or blank-line-separated blocks of wrapped lines.
+    Text,
+    /// As text, with `#` headings as titles.
+    Markdown,
+    /// One JSON record per line: `{"text": ..., "id": optional}`.
+    Jsonl,
+}
+
+impl DocFormat {
+    /// By extension: .md and .markdown are Markdown, .jsonl is JSONL, anything else text.
+    pub fn from_path(path: &Path) -> Self {
+        match extension(path).as_deref() {
+            Some("md" | "markdown") => DocFormat::Markdown,
+            Some("jsonl") => DocFormat::Jsonl,
+            _ => DocFormat::Text,
+        }
+    }
 }
 
 const TEXT_EXTENSIONS: [&str; 4] = ["txt", "md", "markdown", "jsonl"];
@@ -112,44 +137,60 @@ impl Corpus {
             path: path.to_path_buf(),
             source,
         })?;
-        let doc = path.display().to_string();
+        self.add_document(
+            &path.display().to_string(),
+            &bytes,
+            DocFormat::from_path(path),
+            options,
+        )
+    }
+
+    /// Adds one document from memory, as if read from a file named `doc`: binary content is
+    /// skipped with a warning, invalid UTF-8 replaced with a warning naming the line, a BOM
+    /// dropped, long paragraphs cut; a malformed JSONL record is an error naming its line.
+    pub fn add_document(
+        &mut self,
+        doc: &str,
+        bytes: &[u8],
+        format: DocFormat,
+        options: CorpusOptions,
+    ) -> Result<(), CorpusError> {
         if bytes[..bytes.len().min(8192)].contains(&0) {
             self.warnings
                 .push(format!("skipped {doc}: binary file (contains NUL bytes)"));
             return Ok(());
         }
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
             Err(e) => {
-                let bytes = e.into_bytes();
-                let bad_at = std::str::from_utf8(&bytes)
-                    .err()
-                    .map_or(0, |e| e.valid_up_to());
-                let line = bytes[..bad_at].iter().filter(|&&b| b == b'\n').count() + 1;
+                let line = bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1;
                 self.warnings
                     .push(format!("{doc}:{line}: invalid UTF-8, replaced with U+FFFD"));
-                String::from_utf8_lossy(&bytes).into_owned()
+                String::from_utf8_lossy(bytes)
             }
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        self.documents.push(doc.clone());
-        let is_jsonl = extension(path).as_deref() == Some("jsonl");
-        let raw = if is_jsonl {
-            parse_jsonl(path, &doc, text)?
-        } else {
-            let markdown = matches!(extension(path).as_deref(), Some("md" | "markdown"));
-            split_paragraphs(text, markdown)
-                .into_iter()
-                .map(|p| RawParagraph {
-                    id: format!("{doc}:{}", p.line),
-                    line: p.line,
-                    text: p.text,
-                    heading: p.heading,
-                })
-                .collect()
+        self.documents.push(doc.to_string());
+        let raw = match format {
+            DocFormat::Jsonl => parse_jsonl(doc, text)?,
+            DocFormat::Text | DocFormat::Markdown => {
+                split_paragraphs(text, format == DocFormat::Markdown)
+                    .into_iter()
+                    .map(|p| RawParagraph {
+                        id: format!("{doc}:{}", p.line),
+                        line: p.line,
+                        text: p.text,
+                        heading: p.heading,
+                    })
+                    .collect()
+            }
         };
+        let limit = options.max_chars.max(1);
         for (index, mut p) in raw.into_iter().enumerate() {
-            let limit = options.max_chars.max(1);
             if let Some((cut, _)) = p.text.char_indices().nth(limit) {
                 self.warnings.push(format!(
                     "{doc}:{}: paragraph of {} characters cut to {limit} (--max-chars)",
@@ -158,15 +199,24 @@ impl Corpus {
                 ));
                 p.text.truncate(cut);
             }
+            if !self.ids.insert(p.id.clone()) {
+                let fallback = format!("{doc}:{}", p.line);
+                self.warnings.push(format!(
+                    "{doc}:{}: id \"{}\" is already used; this paragraph is {fallback}",
+                    p.line, p.id
+                ));
+                self.ids.insert(fallback.clone());
+                p.id = fallback;
+            }
             let kind = classify(
                 &p.text,
                 p.heading,
-                index == 0 && !is_jsonl,
+                index == 0 && format != DocFormat::Jsonl,
                 options.min_words,
             );
             let paragraph = Paragraph {
                 id: p.id,
-                doc: doc.clone(),
+                doc: doc.to_string(),
                 line: p.line,
                 text: p.text,
                 kind,
@@ -234,7 +284,7 @@ struct RawParagraph {
     heading: bool,
 }
 
-fn parse_jsonl(path: &Path, doc: &str, text: &str) -> Result<Vec<RawParagraph>, CorpusError> {
+fn parse_jsonl(doc: &str, text: &str) -> Result<Vec<RawParagraph>, CorpusError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -242,7 +292,7 @@ fn parse_jsonl(path: &Path, doc: &str, text: &str) -> Result<Vec<RawParagraph>, 
             continue;
         }
         let error = |message: String| CorpusError::Jsonl {
-            path: path.to_path_buf(),
+            path: PathBuf::from(doc),
             line: line_no,
             message,
         };

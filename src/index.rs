@@ -68,23 +68,14 @@ pub fn top_k(vectors: &Array2<f32>, query: &[f32], k: usize) -> Vec<Hit> {
     hits
 }
 
-/// Problems with the embedding cache. Reading never fails a run (a bad entry is rebuilt);
-/// these come from writing.
+/// A cache write that failed. Neither reading nor writing the cache fails a run: a bad entry is
+/// rebuilt, and this is reported in [`CacheStats::write_error`].
 #[derive(Debug, thiserror::Error)]
 #[error("embedding cache {path}: {source}")]
 pub struct CacheError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
-}
-
-/// Errors of [`embed_cached`].
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    #[error(transparent)]
-    Embed(#[from] EmbedError),
-    #[error(transparent)]
-    Cache(#[from] CacheError),
 }
 
 const PACK_MAGIC: &[u8; 8] = b"TSCACHE1";
@@ -101,12 +92,15 @@ pub struct EmbeddingCache {
 }
 
 /// What the cache contributed to one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheStats {
     pub hits: usize,
     pub misses: usize,
     /// Damaged pack files found and removed.
     pub dropped: usize,
+    /// Why new vectors could not be stored (disk full, read-only cache directory): the run
+    /// goes on, the vectors are computed again next time.
+    pub write_error: Option<String>,
 }
 
 impl EmbeddingCache {
@@ -147,23 +141,27 @@ impl EmbeddingCache {
         packs
     }
 
-    /// Every stored vector of length `dim`; damaged packs are removed and counted.
-    fn load(&self, dim: usize) -> (HashMap<TextKey, Vec<f32>>, usize, usize) {
+    /// Every stored vector of length `dim`, the packs they came from, and how many damaged
+    /// packs were removed.
+    fn load(&self, dim: usize) -> (HashMap<TextKey, Vec<f32>>, Vec<PathBuf>, usize) {
         let mut map = HashMap::new();
         let mut dropped = 0;
-        let packs = self.packs();
-        for pack in &packs {
-            match read_pack(pack, dim) {
-                Ok(Some(entries)) => map.extend(entries),
+        let mut read = Vec::new();
+        for pack in self.packs() {
+            match read_pack(&pack, dim) {
+                Ok(Some(entries)) => {
+                    map.extend(entries);
+                    read.push(pack);
+                }
                 // Removed by a concurrent compaction after we listed it.
                 Ok(None) => {}
                 Err(()) => {
                     dropped += 1;
-                    let _ = fs::remove_file(pack);
+                    let _ = fs::remove_file(&pack);
                 }
             }
         }
-        (map, packs.len(), dropped)
+        (map, read, dropped)
     }
 
     fn store(&self, dim: usize, entries: &[(TextKey, &[f32])]) -> Result<PathBuf, CacheError> {
@@ -195,12 +193,18 @@ impl EmbeddingCache {
         Ok(path)
     }
 
-    /// Merges all packs into one when there are many, so loading stays one read per run.
-    fn compact(&self, dim: usize, all: &HashMap<TextKey, Vec<f32>>) -> Result<(), CacheError> {
-        let before = self.packs();
+    /// Merges packs into one when there are many, so loading stays one read per run. Only the
+    /// packs whose entries are in `all` are removed: a pack another process wrote meanwhile
+    /// stays.
+    fn compact(
+        &self,
+        dim: usize,
+        all: &HashMap<TextKey, Vec<f32>>,
+        merged_packs: &[PathBuf],
+    ) -> Result<(), CacheError> {
         let entries: Vec<(TextKey, &[f32])> = all.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         let merged = self.store(dim, &entries)?;
-        for pack in before.into_iter().filter(|p| *p != merged) {
+        for pack in merged_packs.iter().filter(|p| **p != merged) {
             let _ = fs::remove_file(pack);
         }
         Ok(())
@@ -249,13 +253,18 @@ fn text_key(text: &str) -> TextKey {
     Sha256::digest(text.as_bytes()).into()
 }
 
-/// Embeds texts, taking what it can from the cache and adding what it computed.
+/// Texts embedded between two cache writes: an interrupted run keeps what it finished, and a
+/// huge corpus is tokenized a slice at a time.
+const TEXTS_PER_PACK: usize = 2048;
+
+/// Embeds texts, taking what it can from the cache and adding what it computed. A cache that
+/// cannot be written does not fail the run (see [`CacheStats::write_error`]).
 pub fn embed_cached<S: AsRef<str> + Sync>(
     embedder: &Embedder,
     cache: Option<&EmbeddingCache>,
     texts: &[S],
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Array2<f32>, EmbedStats, CacheStats), IndexError> {
+) -> Result<(Array2<f32>, EmbedStats, CacheStats), EmbedError> {
     let dim = embedder.dim();
     let Some(cache) = cache else {
         let embedded = embedder.embed(texts, progress)?;
@@ -265,7 +274,7 @@ pub fn embed_cached<S: AsRef<str> + Sync>(
         };
         return Ok((embedded.vectors, embedded.stats, stats));
     };
-    let (mut stored, packs, dropped) = cache.load(dim);
+    let (mut stored, mut packs, dropped) = cache.load(dim);
     let keys: Vec<TextKey> = texts.iter().map(|t| text_key(t.as_ref())).collect();
     let mut missing: Vec<usize> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -274,10 +283,17 @@ pub fn embed_cached<S: AsRef<str> + Sync>(
             missing.push(i);
         }
     }
-    let to_embed: Vec<&str> = missing.iter().map(|&i| texts[i].as_ref()).collect();
-    let embedded = embedder.embed(&to_embed, progress)?;
-    if !missing.is_empty() {
-        let new: Vec<(TextKey, &[f32])> = missing
+    let mut embed_stats = EmbedStats::default();
+    let mut write_error = None;
+    let mut done = 0;
+    for slice in missing.chunks(TEXTS_PER_PACK) {
+        let to_embed: Vec<&str> = slice.iter().map(|&i| texts[i].as_ref()).collect();
+        let embedded = embedder.embed(&to_embed, &mut |d, total| {
+            progress(done + d * slice.len() / total.max(1), missing.len())
+        })?;
+        done += slice.len();
+        embed_stats += embedded.stats;
+        let new: Vec<(TextKey, &[f32])> = slice
             .iter()
             .zip(embedded.vectors.rows())
             .map(|(&i, row)| {
@@ -288,12 +304,19 @@ pub fn embed_cached<S: AsRef<str> + Sync>(
                 )
             })
             .collect();
-        cache.store(dim, &new)?;
+        if write_error.is_none() {
+            match cache.store(dim, &new) {
+                Ok(pack) => packs.push(pack),
+                Err(e) => write_error = Some(e.to_string()),
+            }
+        }
         for (key, vector) in new {
             stored.insert(key, vector.to_vec());
         }
-        if packs + 1 > PACKS_BEFORE_COMPACTION {
-            cache.compact(dim, &stored)?;
+    }
+    if write_error.is_none() && packs.len() > PACKS_BEFORE_COMPACTION {
+        if let Err(e) = cache.compact(dim, &stored, &packs) {
+            write_error = Some(e.to_string());
         }
     }
     let mut vectors = Array2::<f32>::zeros((texts.len(), dim));
@@ -305,8 +328,9 @@ pub fn embed_cached<S: AsRef<str> + Sync>(
         hits: texts.len() - missing.len(),
         misses: missing.len(),
         dropped,
+        write_error,
     };
-    Ok((vectors, embedded.stats, stats))
+    Ok((vectors, embed_stats, stats))
 }
 
 #[cfg(test)]
@@ -331,7 +355,7 @@ mod tests {
         let a = [0.5f32, -1.0, 2.0];
         let path = cache.store(3, &[(text_key("a"), &a)]).unwrap();
         let (map, packs, dropped) = cache.load(3);
-        assert_eq!((packs, dropped), (1, 0));
+        assert_eq!((packs.len(), dropped), (1, 0));
         assert_eq!(map[&text_key("a")], a.to_vec());
 
         let mut bytes = fs::read(&path).unwrap();

@@ -28,6 +28,24 @@ pub fn home_dir() -> PathBuf {
 
 /// Writes a file whole or not at all: a temporary file beside it, synced, then renamed.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    atomic_write_all(&[(path, bytes)])
+}
+
+/// Writes files that belong together (vectors and their ids): every one is written and synced
+/// beside its target before any is renamed into place, so a failure (disk full, interrupt)
+/// leaves the user's files as they were.
+pub fn atomic_write_all(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
+    let mut staged = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        staged.push((stage(path, bytes)?, *path));
+    }
+    for (file, path) in staged {
+        file.persist(path).map_err(|e| e.error)?;
+    }
+    Ok(())
+}
+
+fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -43,6 +61,5 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = builder.tempfile_in(dir)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(file)
 }

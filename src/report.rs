@@ -400,9 +400,9 @@ impl Report {
                 .map(|m| format!("T{} {} {:.0}%", m.theme, m.label, m.share * 100.0))
                 .collect();
             let line = format!(
-                "{} ({} paragraphs): {}",
+                "{} ({}): {}",
                 names[&d.doc],
-                d.paragraphs,
+                count(d.paragraphs, "paragraph"),
                 mix.join(", ")
             );
             for l in textwrap::wrap(
@@ -431,10 +431,10 @@ impl Report {
         for t in &self.themes {
             let _ = writeln!(
                 out,
-                "## {}. {} — {} paragraphs ({:.0}%)\n",
+                "## {}. {} — {} ({:.0}%)\n",
                 t.id,
                 t.label,
-                t.size,
+                count(t.size, "paragraph"),
                 t.share * 100.0
             );
             let _ = writeln!(out, "**Keywords:** {}  ", t.keywords.join(", "));
@@ -505,11 +505,11 @@ impl Report {
         for t in &self.themes {
             let _ = writeln!(
                 out,
-                "<section id=\"t{}\"><h2>{}. {} <span class=\"n\">{} paragraphs, {:.0}%</span></h2>",
+                "<section id=\"t{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%</span></h2>",
                 t.id,
                 t.id,
                 e(&t.label),
-                t.size,
+                count(t.size, "paragraph"),
                 t.share * 100.0
             );
             let _ = writeln!(

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
@@ -226,61 +225,4 @@ fn similarity_of_two_texts_and_of_documents() {
             "documents on one subject are alike"
         );
     }
-}
-
-#[test]
-fn closed_stdout_ends_quietly() {
-    let run = Run::new();
-    let mut child = run
-        .command(&["embed", "data/nato-ukraine", "--format", "jsonl", "-q"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 16];
-    stdout.read_exact(&mut first).unwrap();
-    drop(stdout);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[test]
-fn bad_input_gets_one_line_and_an_exit_code() {
-    let run = Run::new();
-    let out = run.run(&["nearest", "peace", "no/such/dir"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("no/such/dir") && err.contains("does not exist"),
-        "{err}"
-    );
-
-    let out = run.run(&["nearest", "  ", "data/nato-ukraine"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("query is empty"));
-
-    let out = run.run(&["nearest", "peace", "data/nato-ukraine", "-k", "0"]);
-    assert_eq!(out.status.code(), Some(2));
-
-    let out = Command::new(env!("CARGO_BIN_EXE_themescope"))
-        .args(["--model", "/no/such/model", "similarity", "a", "b"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/no/such/model") && err.contains("--model"),
-        "{err}"
-    );
 }

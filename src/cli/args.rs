@@ -94,7 +94,7 @@ pub enum Command {
         #[command(flatten)]
         corpus: CorpusArgs,
         /// How many paragraphs
-        #[arg(short, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(short, default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         k: u32,
         /// Print a JSON array of {id, doc, line, score, text}
         #[arg(long)]
@@ -134,7 +134,7 @@ pub struct ThemesArgs {
     #[command(flatten)]
     pub corpus: CorpusArgs,
     /// Number of themes, or "auto": the k of best silhouette over 2..≈1.5·√paragraphs (at most 30)
-    #[arg(long, default_value = "auto", value_parser = parse_k)]
+    #[arg(long, short, default_value = "auto", allow_negative_numbers = true, value_parser = parse_k)]
     pub k: KArg,
     /// kmeans: every paragraph joins a theme; density: dense groups only (DBSCAN), the rest are
     /// listed as outliers
@@ -169,6 +169,7 @@ fn parse_k(value: &str) -> Result<KArg, String> {
     match value.parse::<usize>() {
         Ok(0) => Err("k must be at least 1 (or \"auto\")".into()),
         Ok(k) => Ok(KArg::Fixed(k)),
+        Err(_) if value.starts_with('-') => Err("k must be at least 1 (or \"auto\")".into()),
         Err(_) => Err(format!("\"{value}\" is not a number of themes or \"auto\"")),
     }
 }
@@ -234,7 +235,7 @@ pub enum EvalTask {
     Clustering {
         file: PathBuf,
         /// Number of groups [default: the number of labels]; "auto" as for `themes`
-        #[arg(long, value_parser = parse_k)]
+        #[arg(long, short, allow_negative_numbers = true, value_parser = parse_k)]
         k: Option<KArg>,
         /// Seeds the plain k-means baseline is averaged over
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]

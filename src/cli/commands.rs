@@ -55,8 +55,15 @@ fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
 }
 
-/// Refuses to overwrite what the user has, unless told to.
+/// Refuses to overwrite what the user has, unless told to, and finds out before any work is
+/// done whether the output can be written at all.
 fn check_writable(path: &Path, force: bool) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: it is a directory (give a file name)",
+            path.display()
+        );
+    }
     if path.exists() && !force {
         anyhow::bail!(
             "{} already exists (use --force to overwrite it)",
@@ -69,12 +76,41 @@ fn check_writable(path: &Path, force: bool) -> Result<()> {
     };
     if !dir.is_dir() {
         anyhow::bail!(
-            "cannot write {}: directory {} does not exist",
+            "cannot write {}: directory {} does not exist (create it first)",
             path.display(),
             dir.display()
         );
     }
+    if let Err(e) = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir) {
+        anyhow::bail!(
+            "cannot write {}: cannot create files in {}: {}",
+            path.display(),
+            dir.display(),
+            io_reason(&e)
+        );
+    }
     Ok(())
+}
+
+/// Writes an output file whole or not at all, with the reason in the message if it fails.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    super::check_interrupt()?;
+    themescope::atomic_write(path, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), io_reason(&e)))
+}
+
+/// An I/O error as a user reads it: "no space left on device", not "(os error 28)".
+fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_string(),
+    }
 }
 
 /// `out.npy` → `out.ids.jsonl`.
@@ -139,10 +175,15 @@ fn embed(
                 sidecar.push(b'\n');
             }
             let ids = sidecar_path(npy);
-            themescope::atomic_write(&ids, &sidecar)
-                .with_context(|| format!("cannot write {}", ids.display()))?;
-            themescope::atomic_write(npy, &bytes)
-                .with_context(|| format!("cannot write {}", npy.display()))?;
+            super::check_interrupt()?;
+            themescope::atomic_write_all(&[(npy, &bytes), (&ids, &sidecar)]).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write {} and {}: {}",
+                    npy.display(),
+                    ids.display(),
+                    io_reason(&e)
+                )
+            })?;
             if !global.quiet {
                 eprintln!(
                     "wrote {} ({} × {} float32) and {}",
@@ -303,8 +344,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
     let rendered = report.render(format);
     match &args.output {
         Some(path) => {
-            themescope::atomic_write(path, rendered.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_output(path, rendered.as_bytes())?;
             if !global.quiet {
                 eprintln!("wrote {}", path.display());
             }
@@ -338,6 +378,12 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
             ))
             .into());
         };
+        if a.trim().is_empty() || b.trim().is_empty() {
+            return Err(UsageError(
+                "similarity of an empty text: give two texts with words".into(),
+            )
+            .into());
+        }
         let session = Session::open(global)?;
         let score = cosine(&session.embed_text(a)?, &session.embed_text(b)?);
         if args.json {

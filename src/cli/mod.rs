@@ -8,6 +8,8 @@ mod session;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 
@@ -16,6 +18,35 @@ pub use args::Cli;
 /// Exit codes (README "Errors and exit codes").
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+/// 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Set by the first Ctrl-C (or SIGTERM): work stops at the next batch, temporary files are
+/// removed, nothing is written. A second Ctrl-C ends the process at once.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone()
+}
+
+/// The error a command returns once it has noticed the interrupt.
+pub fn check_interrupt() -> anyhow::Result<()> {
+    if interrupt_flag().load(Ordering::Relaxed) {
+        return Err(themescope::embed::EmbedError::Interrupted.into());
+    }
+    Ok(())
+}
+
+fn watch_for_interrupt() {
+    let flag = interrupt_flag();
+    // Without a handler (none could be installed) Ctrl-C still ends the process, and the
+    // atomic writes leave no partial file; the handler only makes the exit tidy.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+}
 
 /// An error the user caused by how the command was called (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +56,18 @@ pub struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "themescope: error: {}",
+                one_line_usage_error(&e)
+            );
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     if let Some(threads) = cli.global.threads {
@@ -36,9 +75,17 @@ pub fn main() -> ExitCode {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let verbose = cli.global.verbose;
+    watch_for_interrupt();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if is_interrupt(&e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "themescope: interrupted: no output was written (finished vectors are kept in the cache)"
+            );
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         Err(e) => {
             let mut stderr = io::stderr().lock();
             let _ = write!(stderr, "themescope: error: {e}");
@@ -55,6 +102,39 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// clap's message without its usage block, on one line: what is wrong, the allowed values or
+/// the tip, and where to read more.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let mut parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    if let Some(first) = parts.first_mut() {
+        *first = first.strip_prefix("error: ").unwrap_or(first);
+    }
+    let mut line = String::new();
+    for part in parts {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    format!("{line} (see --help)")
+}
+
+fn is_interrupt(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<themescope::embed::EmbedError>(),
+            Some(themescope::embed::EmbedError::Interrupted)
+        )
+    })
 }
 
 /// Output into a closed pipe (`| head`) ends the run quietly.

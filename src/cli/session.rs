@@ -32,7 +32,8 @@ impl<'a> Session<'a> {
                 LongText::default()
             },
         };
-        let embedder = Embedder::from_model(&model, options)?;
+        let mut embedder = Embedder::from_model(&model, options)?;
+        embedder.set_cancel(super::interrupt_flag());
         model.check_vocabulary(embedder.tokenizer().get_vocab_size(true))?;
         let cache = (!global.no_cache).then(|| {
             EmbeddingCache::new(
@@ -116,12 +117,16 @@ impl<'a> Session<'a> {
                 started.elapsed().as_secs_f64()
             );
         }
+        if let (Some(reason), false) = (&cache.write_error, self.global.quiet) {
+            eprintln!("themescope: warning: new vectors not cached: {reason}");
+        }
         if self.global.verbose && cache.dropped > 0 {
             eprintln!(
                 "removed {} damaged cache files; their vectors were computed again",
                 cache.dropped
             );
         }
+        super::check_interrupt()?;
         Ok(Index::new(corpus.paragraphs, vectors))
     }
 
@@ -136,12 +141,8 @@ impl themescope::themes::PhraseEmbedder for Session<'_> {
         &self,
         phrases: &[String],
     ) -> Result<ndarray::Array2<f32>, themescope::embed::EmbedError> {
-        match embed_cached(&self.embedder, self.cache.as_ref(), phrases, &mut |_, _| {}) {
-            Ok((vectors, _, _)) => Ok(vectors),
-            Err(themescope::index::IndexError::Embed(e)) => Err(e),
-            // The cache could not be written: the vectors are still good to compute afresh.
-            Err(themescope::index::IndexError::Cache(_)) => self.embedder.embed_phrases(phrases),
-        }
+        embed_cached(&self.embedder, self.cache.as_ref(), phrases, &mut |_, _| {})
+            .map(|(vectors, _, _)| vectors)
     }
 }
 

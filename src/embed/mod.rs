@@ -8,6 +8,8 @@ pub mod bert;
 mod gelu;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
@@ -24,14 +26,22 @@ pub enum EmbedError {
     Tokenizer { path: String, message: String },
     #[error("tokenization failed: {0}")]
     Tokenize(String),
-    #[error("cannot load model weights {path}: {source}")]
+    #[error("cannot read model weights {path} (damaged or incomplete: copy or fetch it again): {source}")]
     Weights {
+        path: String,
+        #[source]
+        source: candle_core::Error,
+    },
+    #[error("model weights {path} do not fit its config.json: {source}")]
+    WeightsMismatch {
         path: String,
         #[source]
         source: candle_core::Error,
     },
     #[error("forward pass failed: {0}")]
     Forward(#[from] candle_core::Error),
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// How token vectors become one text vector (sentence-transformers' 1_Pooling/config.json).
@@ -146,7 +156,10 @@ impl CandleBert {
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu) }
                 .map_err(weights_error)?;
-        let model = BertModel::load(vb, config).map_err(weights_error)?;
+        let model = BertModel::load(vb, config).map_err(|source| EmbedError::WeightsMismatch {
+            path: weights.display().to_string(),
+            source,
+        })?;
         Ok(Self { model })
     }
 }
@@ -174,6 +187,15 @@ pub struct EmbedStats {
     pub tokens: usize,
 }
 
+impl std::ops::AddAssign for EmbedStats {
+    fn add_assign(&mut self, other: Self) {
+        self.texts += other.texts;
+        self.long_texts += other.long_texts;
+        self.sequences += other.sequences;
+        self.tokens += other.tokens;
+    }
+}
+
 /// Vectors in input order, one row per text.
 #[derive(Debug, Clone)]
 pub struct Embedded {
@@ -187,6 +209,7 @@ pub struct Embedder {
     backend: Box<dyn Backend>,
     spec: SentenceSpec,
     options: EmbedOptions,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 struct Sequence {
@@ -230,7 +253,20 @@ impl Embedder {
                 batch_size: options.batch_size.max(1),
                 ..options
             },
+            cancel: None,
         })
+    }
+
+    /// A flag that, once set (by a Ctrl-C handler, say), makes [`Embedder::embed`] stop at the
+    /// next batch with [`EmbedError::Interrupted`].
+    pub fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
     pub fn dim(&self) -> usize {
@@ -278,6 +314,9 @@ impl Embedder {
         let mut windows = vec![0usize; texts.len()];
         let mut done = 0;
         for chunk in order.chunks(self.options.batch_size) {
+            if self.cancelled() {
+                return Err(EmbedError::Interrupted);
+            }
             let mut batch = PackedBatch::default();
             for &i in chunk {
                 batch.push(&sequences[i].ids, &sequences[i].type_ids);

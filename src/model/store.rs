@@ -174,6 +174,7 @@ impl Store {
             .map_err(io_error(format!("cannot open {}", lock_path.display())))?;
         fs4::fs_std::FileExt::lock_exclusive(&lock)
             .map_err(io_error(format!("cannot lock {}", lock_path.display())))?;
+        remove_stale_staging(&models, &manifest.name);
         let target = self.model_path(&manifest.name);
         if !force && self.is_installed(manifest) {
             return Ok(super::FetchReport {
@@ -227,6 +228,18 @@ impl Store {
             source,
             path: target,
         })
+    }
+}
+
+/// What an interrupted fetch of `name` left behind (a killed process removes nothing). Called
+/// with the model's lock held, so no other process is using them.
+fn remove_stale_staging(models: &Path, name: &str) {
+    let prefixes = [format!(".fetch-{name}-"), format!(".old-{name}-")];
+    for entry in fs::read_dir(models).into_iter().flatten().flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| file_name.starts_with(p.as_str())) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

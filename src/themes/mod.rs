@@ -80,7 +80,7 @@ impl ThemeParams {
             }
             if k > paragraphs {
                 return Err(ThemeError::Params(format!(
-                    "k = {k} is more than the {paragraphs} paragraphs there are"
+                    "k = {k} is more than the {paragraphs} paragraphs there are (ask for at most {paragraphs} themes, or k = auto)"
                 )));
             }
         }
