@@ -353,8 +353,11 @@ pub fn split_paragraphs(text: &str, markdown: bool) -> Vec<SplitParagraph> {
     let mut current: Vec<(usize, &str)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        let is_heading = markdown && line.starts_with('#');
-        if line.is_empty() || is_heading {
+        let marked = markdown && line.starts_with('#');
+        // "#" alone (or "###") is a heading without words: a blank line for splitting.
+        let bare_marks = marked && line.trim_start_matches('#').trim().is_empty();
+        let is_heading = marked && !bare_marks;
+        if line.is_empty() || bare_marks || is_heading {
             if !current.is_empty() {
                 blocks.push(std::mem::take(&mut current));
             }

@@ -55,8 +55,32 @@ impl BertConfig {
                 ));
             }
         }
-        if self.vocab_size == 0 || self.hidden_size == 0 || self.max_position_embeddings == 0 {
-            return Err("vocab_size, hidden_size and max_position_embeddings must be > 0".into());
+        // Far beyond any BERT-family encoder; a config past these is damaged, and would
+        // otherwise ask for absurd allocations.
+        let limits = [
+            ("vocab_size", self.vocab_size, 1, 10_000_000),
+            ("hidden_size", self.hidden_size, 1, 65_536),
+            ("num_hidden_layers", self.num_hidden_layers, 1, 1_000),
+            ("num_attention_heads", self.num_attention_heads, 1, 1_024),
+            ("intermediate_size", self.intermediate_size, 1, 1 << 20),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1,
+                1 << 20,
+            ),
+            ("type_vocab_size", self.type_vocab_size, 1, 1_024),
+        ];
+        for (name, value, low, high) in limits {
+            if !(low..=high).contains(&value) {
+                return Err(format!("{name} {value} is outside {low}..={high}"));
+            }
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(format!(
+                "layer_norm_eps {} must be a positive number",
+                self.layer_norm_eps
+            ));
         }
         Ok(())
     }

@@ -86,11 +86,6 @@ pub struct ModelDir {
 }
 
 #[derive(Deserialize)]
-struct SentenceBertConfig {
-    max_seq_length: usize,
-}
-
-#[derive(Deserialize)]
 struct ModuleEntry {
     #[serde(default)]
     path: String,
@@ -112,8 +107,8 @@ struct PoolingConfig {
     pooling_mode_mean_sqrt_len_tokens: bool,
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
-    let text = fs::read_to_string(path).map_err(|e| match e.kind() {
+fn read_text(path: &Path) -> Result<String, ModelError> {
+    fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::MissingFile {
             path: path.to_path_buf(),
             hint: " (a sentence-transformers model directory has config.json, model.safetensors, tokenizer.json, sentence_bert_config.json, modules.json and 1_Pooling/config.json)".into(),
@@ -122,12 +117,79 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelErro
             context: format!("cannot read {}", path.display()),
             source: e,
         },
-    })?;
-    serde_json::from_str(&text).map_err(|e| ModelError::Parse {
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ModelError> {
+    serde_json::from_str(text).map_err(|e| ModelError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
         hint: String::new(),
     })
+}
+
+/// The readers of a model directory's small files, each on the file's text; `path` is only
+/// for messages. [`ModelDir::open`] reads the files and calls these.
+pub mod files {
+    use std::path::Path;
+
+    use super::{parse_json, pooling_mode, ModelError, ModuleEntry, PoolingConfig};
+    use crate::embed::{BertConfig, Pooling};
+
+    /// config.json: the encoder's shape, checked to fit together.
+    pub fn config(text: &str, path: &Path) -> Result<BertConfig, ModelError> {
+        let config: BertConfig = parse_json(text, path)?;
+        config.validate().map_err(|message| ModelError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// sentence_bert_config.json: the longest sequence the model was trained for.
+    pub fn max_seq_length(text: &str, path: &Path) -> Result<usize, ModelError> {
+        #[derive(serde::Deserialize)]
+        struct SentenceBertConfig {
+            max_seq_length: usize,
+        }
+        Ok(parse_json::<SentenceBertConfig>(text, path)?.max_seq_length)
+    }
+
+    /// modules.json: the Pooling module's directory, and whether a Normalize module follows.
+    pub fn modules(text: &str, path: &Path) -> Result<(String, bool), ModelError> {
+        let modules: Vec<ModuleEntry> = parse_json(text, path)?;
+        let pooling_dir = modules
+            .iter()
+            .find(|m| m.kind.ends_with(".Pooling"))
+            .map(|m| m.path.clone())
+            .ok_or_else(|| ModelError::Invalid {
+                path: path.to_path_buf(),
+                message: "no Pooling module listed".into(),
+            })?;
+        if Path::new(&pooling_dir).is_absolute()
+            || Path::new(&pooling_dir)
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(ModelError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the Pooling module's path \"{pooling_dir}\" leaves the model directory"
+                ),
+            });
+        }
+        let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
+        Ok((pooling_dir, normalize))
+    }
+
+    /// The Pooling module's config.json.
+    pub fn pooling(text: &str, path: &Path) -> Result<Pooling, ModelError> {
+        let config: PoolingConfig = parse_json(text, path)?;
+        pooling_mode(&config).map_err(|message| ModelError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
 }
 
 impl ModelDir {
@@ -149,35 +211,16 @@ impl ModelDir {
             }
         }
         let config_path = path.join("config.json");
-        let config: BertConfig = read_json(&config_path)?;
-        config.validate().map_err(|message| ModelError::Invalid {
-            path: config_path.clone(),
-            message,
-        })?;
-
-        let sbert: SentenceBertConfig = read_json(&path.join("sentence_bert_config.json"))?;
+        let config = files::config(&read_text(&config_path)?, &config_path)?;
+        let sbert_path = path.join("sentence_bert_config.json");
         // Positions past the embedding table do not exist, whatever the config claims.
-        let max_seq_length = sbert
-            .max_seq_length
+        let max_seq_length = files::max_seq_length(&read_text(&sbert_path)?, &sbert_path)?
             .min(config.max_position_embeddings)
             .max(2);
-
-        let modules: Vec<ModuleEntry> = read_json(&path.join("modules.json"))?;
-        let pooling_dir = modules
-            .iter()
-            .find(|m| m.kind.ends_with(".Pooling"))
-            .map(|m| m.path.clone())
-            .ok_or_else(|| ModelError::Invalid {
-                path: path.join("modules.json"),
-                message: "no Pooling module listed".into(),
-            })?;
-        let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
+        let modules_path = path.join("modules.json");
+        let (pooling_dir, normalize) = files::modules(&read_text(&modules_path)?, &modules_path)?;
         let pooling_path = path.join(&pooling_dir).join("config.json");
-        let pooling =
-            pooling_mode(&read_json(&pooling_path)?).map_err(|message| ModelError::Invalid {
-                path: pooling_path.clone(),
-                message,
-            })?;
+        let pooling = files::pooling(&read_text(&pooling_path)?, &pooling_path)?;
 
         let name = path
             .file_name()
