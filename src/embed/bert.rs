@@ -206,39 +206,47 @@ impl BertSelfAttention {
         let mut contexts = Vec::new();
         let mut offset = 0;
         // Sequences of equal length (common: batches are sorted by length) share one batched
-        // attention call instead of one call each.
+        // attention call instead of one call each, as many at a time as keep the score matrices
+        // under ATTENTION_BYTES (32 sequences of 256 tokens would take 200 MB).
         for run in equal_length_runs(lengths) {
-            let (count, len) = (run.len(), run[0]);
-            let tokens = count * len;
-            let block = qkv.narrow(0, offset, tokens)?.reshape((
-                count,
-                len,
-                3,
-                self.heads,
-                self.head_dim,
-            ))?;
-            let part = |i: usize| -> Result<Tensor> {
-                block
-                    .narrow(2, i, 1)?
-                    .squeeze(2)?
+            let len = run[0];
+            let per_call = (ATTENTION_BYTES / (self.heads * len * len * 4).max(1)).max(1);
+            for chunk in run.chunks(per_call) {
+                let count = chunk.len();
+                let tokens = count * len;
+                let block = qkv.narrow(0, offset, tokens)?.reshape((
+                    count,
+                    len,
+                    3,
+                    self.heads,
+                    self.head_dim,
+                ))?;
+                let part = |i: usize| -> Result<Tensor> {
+                    block
+                        .narrow(2, i, 1)?
+                        .squeeze(2)?
+                        .transpose(1, 2)?
+                        .contiguous()
+                };
+                let q = (part(0)? * scale)?;
+                let k = part(1)?;
+                let v = part(2)?;
+                let scores = q.matmul(&k.t()?)?;
+                let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+                let context = probs
+                    .matmul(&v)?
                     .transpose(1, 2)?
-                    .contiguous()
-            };
-            let q = (part(0)? * scale)?;
-            let k = part(1)?;
-            let v = part(2)?;
-            let scores = q.matmul(&k.t()?)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((tokens, hidden))?;
-            contexts.push(context);
-            offset += tokens;
+                    .reshape((tokens, hidden))?;
+                contexts.push(context);
+                offset += tokens;
+            }
         }
         Tensor::cat(&contexts, 0)
     }
 }
+
+/// The most memory one attention call's scores may take.
+const ATTENTION_BYTES: usize = 16 << 20;
 
 fn equal_length_runs(lengths: &[usize]) -> impl Iterator<Item = &[usize]> {
     lengths.chunk_by(|a, b| a == b)

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use ndarray::Array2;
+use rayon::prelude::*;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use crate::model::ModelDir;
@@ -212,6 +213,38 @@ pub struct Embedder {
     cancel: Option<Arc<AtomicBool>>,
 }
 
+/// Tokens in one forward pass at most: a batch of long texts is split so that the activations
+/// stay small (32 windows of 256 tokens would hold over 100 MB per layer).
+const MAX_BATCH_TOKENS: usize = 2048;
+
+/// Consecutive slices of `order` with at most `batch_size` sequences and, beyond the first
+/// sequence, at most MAX_BATCH_TOKENS tokens.
+fn token_budget_batches<'a>(
+    order: &'a [usize],
+    sequences: &'a [Sequence],
+    batch_size: usize,
+) -> impl Iterator<Item = &'a [usize]> + 'a {
+    let mut rest = order;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut tokens = 0;
+        let mut take = 0;
+        for &i in rest.iter().take(batch_size) {
+            let len = sequences[i].ids.len();
+            if take > 0 && tokens + len > MAX_BATCH_TOKENS {
+                break;
+            }
+            tokens += len;
+            take += 1;
+        }
+        let (batch, tail) = rest.split_at(take);
+        rest = tail;
+        Some(batch)
+    })
+}
+
 struct Sequence {
     text: usize,
     ids: Vec<u32>,
@@ -313,25 +346,39 @@ impl Embedder {
         let mut sums = Array2::<f32>::zeros((texts.len(), dim));
         let mut windows = vec![0usize; texts.len()];
         let mut done = 0;
-        for chunk in order.chunks(self.options.batch_size) {
+        let batches: Vec<&[usize]> =
+            token_budget_batches(&order, &sequences, self.options.batch_size).collect();
+        // One batch per thread at a time: most of candle's CPU ops (layer norm, softmax, adds)
+        // are not spread over threads, so running batches side by side keeps every core busy;
+        // the matmuls' own parallelism nests in the same pool and costs nothing when all
+        // threads are taken. A lone batch (one query) still gets every thread.
+        let wave = rayon::current_num_threads().max(1);
+        for batches in batches.chunks(wave) {
             if self.cancelled() {
                 return Err(EmbedError::Interrupted);
             }
-            let mut batch = PackedBatch::default();
-            for &i in chunk {
-                batch.push(&sequences[i].ids, &sequences[i].type_ids);
-            }
-            let pooled = self.backend.embed(&batch, self.spec.pooling)?;
-            for (&i, mut vector) in chunk.iter().zip(pooled) {
-                let text = sequences[i].text;
-                if self.spec.normalize {
-                    normalize(&mut vector);
+            let pooled: Vec<Vec<Vec<f32>>> = batches
+                .par_iter()
+                .map(|chunk| {
+                    let mut batch = PackedBatch::default();
+                    for &i in *chunk {
+                        batch.push(&sequences[i].ids, &sequences[i].type_ids);
+                    }
+                    self.backend.embed(&batch, self.spec.pooling)
+                })
+                .collect::<Result<_, _>>()?;
+            for (chunk, pooled) in batches.iter().zip(pooled) {
+                for (&i, mut vector) in chunk.iter().zip(pooled) {
+                    let text = sequences[i].text;
+                    if self.spec.normalize {
+                        normalize(&mut vector);
+                    }
+                    let mut row = sums.row_mut(text);
+                    row.iter_mut().zip(&vector).for_each(|(s, v)| *s += v);
+                    windows[text] += 1;
                 }
-                let mut row = sums.row_mut(text);
-                row.iter_mut().zip(&vector).for_each(|(s, v)| *s += v);
-                windows[text] += 1;
+                done += chunk.len();
             }
-            done += chunk.len();
             progress(done, sequences.len());
         }
 
