@@ -34,6 +34,10 @@ fn texts() -> Vec<String> {
 }
 
 fn benches(c: &mut Criterion) {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // As the CLI does: the embedder runs one batch per core, so candle's own pool stays at 1.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let model =
         resolve(&ModelChoice::Default, &Store::from_env(), false).expect("model in the store");
     let options = EmbedOptions {

@@ -184,25 +184,36 @@ struct BertSelfAttention {
 impl BertSelfAttention {
     fn load(vb: VarBuilder, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
+        let head_dim = h / cfg.num_attention_heads;
+        // The attention scale folded into the query projection once, instead of a pass over the
+        // queries in every forward (exact when head_dim is a power of 4, as 64 is).
+        let scale = 1.0 / (head_dim as f64).sqrt();
         let mut weights = Vec::with_capacity(3);
         let mut biases = Vec::with_capacity(3);
         for name in ["query", "key", "value"] {
-            weights.push(vb.pp(name).get((h, h), "weight")?);
-            biases.push(vb.pp(name).get(h, "bias")?);
+            let (mut weight, mut bias) = (
+                vb.pp(name).get((h, h), "weight")?,
+                vb.pp(name).get(h, "bias")?,
+            );
+            if name == "query" {
+                weight = (weight * scale)?;
+                bias = (bias * scale)?;
+            }
+            weights.push(weight);
+            biases.push(bias);
         }
         let weight = Tensor::cat(&weights, 0)?;
         let bias = Tensor::cat(&biases, 0)?;
         Ok(Self {
             qkv: Linear::new(weight, Some(bias)),
             heads: cfg.num_attention_heads,
-            head_dim: h / cfg.num_attention_heads,
+            head_dim,
         })
     }
 
     fn forward(&self, xs: &Tensor, lengths: &[usize]) -> Result<Tensor> {
         let hidden = self.heads * self.head_dim;
         let qkv = self.qkv.forward(xs)?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
         let mut contexts = Vec::new();
         let mut offset = 0;
         // Sequences of equal length (common: batches are sorted by length) share one batched
@@ -228,7 +239,7 @@ impl BertSelfAttention {
                         .transpose(1, 2)?
                         .contiguous()
                 };
-                let q = (part(0)? * scale)?;
+                let q = part(0)?;
                 let k = part(1)?;
                 let v = part(2)?;
                 let scores = q.matmul(&k.t()?)?;
@@ -246,7 +257,7 @@ impl BertSelfAttention {
 }
 
 /// The most memory one attention call's scores may take.
-const ATTENTION_BYTES: usize = 16 << 20;
+const ATTENTION_BYTES: usize = 4 << 20;
 
 fn equal_length_runs(lengths: &[usize]) -> impl Iterator<Item = &[usize]> {
     lengths.chunk_by(|a, b| a == b)
