@@ -5,7 +5,7 @@
 //! candle-transformers' `models/bert.rs`; the weights and their names are the same.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 /// The fields of a Hugging Face `config.json` that a BERT-family encoder needs.
@@ -175,8 +175,38 @@ impl BertEmbeddings {
 }
 
 /// Self-attention with the query, key and value projections fused into one matmul.
+/// A dense projection `x W^T + b` with W stored transposed (in × out, row-major).
+///
+/// Why: gemm repacks a transposed (column-major) right-hand side on every call; given the
+/// row-major in × out layout it reads it directly. Measured on 384/1536-wide layers: 2–10× faster
+/// for a few tokens (one query), 1.1–1.5× for batches of hundreds, never slower.
+struct Dense {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        Self::new(
+            vb.get((out_dim, in_dim), "weight")?,
+            vb.get(out_dim, "bias")?,
+        )
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        xs.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    }
+}
+
 struct BertSelfAttention {
-    qkv: Linear,
+    qkv: Dense,
     heads: usize,
     head_dim: usize,
 }
@@ -205,7 +235,7 @@ impl BertSelfAttention {
         let weight = Tensor::cat(&weights, 0)?;
         let bias = Tensor::cat(&biases, 0)?;
         Ok(Self {
-            qkv: Linear::new(weight, Some(bias)),
+            qkv: Dense::new(weight, bias)?,
             heads: cfg.num_attention_heads,
             head_dim,
         })
@@ -265,14 +295,14 @@ fn equal_length_runs(lengths: &[usize]) -> impl Iterator<Item = &[usize]> {
 
 /// A dense projection, then dropout (a no-op at inference), residual and layer norm.
 struct DenseResidualNorm {
-    dense: Linear,
+    dense: Dense,
     layer_norm: LayerNorm,
 }
 
 impl DenseResidualNorm {
     fn load(vb: VarBuilder, in_dim: usize, cfg: &BertConfig) -> Result<Self> {
         Ok(Self {
-            dense: candle_nn::linear(in_dim, cfg.hidden_size, vb.pp("dense"))?,
+            dense: Dense::load(vb.pp("dense"), in_dim, cfg.hidden_size)?,
             layer_norm: candle_nn::layer_norm(
                 cfg.hidden_size,
                 cfg.layer_norm_eps,
@@ -290,7 +320,7 @@ impl DenseResidualNorm {
 struct BertLayer {
     attention: BertSelfAttention,
     attention_output: DenseResidualNorm,
-    intermediate: Linear,
+    intermediate: Dense,
     act: HiddenAct,
     output: DenseResidualNorm,
 }
@@ -304,10 +334,10 @@ impl BertLayer {
                 cfg.hidden_size,
                 cfg,
             )?,
-            intermediate: candle_nn::linear(
+            intermediate: Dense::load(
+                vb.pp("intermediate.dense"),
                 cfg.hidden_size,
                 cfg.intermediate_size,
-                vb.pp("intermediate.dense"),
             )?,
             act: cfg.hidden_act,
             output: DenseResidualNorm::load(vb.pp("output"), cfg.intermediate_size, cfg)?,
