@@ -101,7 +101,7 @@ pub enum HiddenAct {
 impl HiddenAct {
     fn apply(self, xs: &Tensor) -> Result<Tensor> {
         match self {
-            HiddenAct::Gelu => super::gelu::gelu_erf(xs),
+            HiddenAct::Gelu => super::pointwise::gelu_erf(xs),
             HiddenAct::GeluNew => xs.gelu(),
             HiddenAct::Relu => xs.relu(),
         }
@@ -273,7 +273,7 @@ impl BertSelfAttention {
                 let k = part(1)?;
                 let v = part(2)?;
                 let scores = q.matmul(&k.t()?)?;
-                let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+                let probs = super::pointwise::softmax_last_dim(&scores)?;
                 let context = probs
                     .matmul(&v)?
                     .transpose(1, 2)?

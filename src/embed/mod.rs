@@ -5,7 +5,7 @@
 //! logic is tested on a tiny model and the compute can change without touching it.
 
 pub mod bert;
-mod gelu;
+mod pointwise;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
