@@ -28,7 +28,11 @@ fn exp(x: f32) -> f32 {
         * r
         + 0.5;
     let e_r = poly * (r * r) + r + 1.0;
-    let two_n = f32::from_bits((shifted.to_bits().wrapping_sub(ROUND.to_bits()) + 127) << 23);
+    // n sits in the low mantissa bits of `shifted` (both share ROUND's exponent), so the
+    // difference of the bit patterns is n itself, negative for x < 0: signed arithmetic, which
+    // cannot overflow for n in [-126, 127] (debug builds check this).
+    let n_int = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
+    let two_n = f32::from_bits(((n_int + 127) << 23) as u32);
     e_r * two_n
 }
 
