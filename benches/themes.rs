@@ -3,6 +3,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::Array2;
 use themescope::themes::{ThemeCount, ThemeModel, ThemeParams};
+use themescope::ParamGuard;
 
 const WORDS: [&str; 24] = [
     "alliance",
@@ -64,17 +65,15 @@ fn benches(c: &mut Criterion) {
     group.sample_size(10);
     for &n in &[1_000usize, 10_000] {
         let (vectors, texts) = generated(n);
-        let params = ThemeParams {
-            count: ThemeCount::Fixed(20),
-            ..ThemeParams::default()
-        };
+        let params = ThemeParams::new()
+            .count(ThemeCount::Fixed(20))
+            .check()
+            .expect("valid parameters");
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(
             BenchmarkId::from_parameter(n),
             &(vectors, texts),
-            |b, (v, t)| {
-                b.iter(|| ThemeModel::fit(v.view(), t, params.check(n).unwrap(), None).unwrap())
-            },
+            |b, (v, t)| b.iter(|| ThemeModel::fit(v.view(), t, &params, None).unwrap()),
         );
     }
     group.finish();

@@ -65,7 +65,14 @@ pub struct CorpusOptions {
     /// Longer paragraphs are cut here, with a warning: a runaway paragraph (a 50 MB line)
     /// would otherwise take hours to embed as windows.
     pub max_chars: usize,
+    /// Keep every JSONL record as it is, one paragraph per record, whatever the boilerplate
+    /// rule says: a record is a paragraph the caller chose, and N records embed to N rows.
+    /// Off, records are filtered like the paragraphs of text files.
+    pub keep_records: bool,
 }
+
+/// The default for [`CorpusOptions::min_words`].
+pub const DEFAULT_MIN_WORDS: usize = 5;
 
 /// The default for [`CorpusOptions::max_chars`]: about 25,000 tokens, 130 windows.
 pub const DEFAULT_MAX_CHARS: usize = 100_000;
@@ -73,9 +80,10 @@ pub const DEFAULT_MAX_CHARS: usize = 100_000;
 impl Default for CorpusOptions {
     fn default() -> Self {
         Self {
-            min_words: 5,
+            min_words: DEFAULT_MIN_WORDS,
             keep_all: false,
             max_chars: DEFAULT_MAX_CHARS,
+            keep_records: true,
         }
     }
 }
@@ -208,12 +216,15 @@ impl Corpus {
                 self.ids.insert(fallback.clone());
                 p.id = fallback;
             }
-            let kind = classify(
-                &p.text,
-                p.heading,
-                index == 0 && format != DocFormat::Jsonl,
-                options.min_words,
-            );
+            let record = format == DocFormat::Jsonl;
+            let kind = if record && options.keep_records {
+                ParagraphKind::Body
+            } else {
+                if let Some(rest) = strip_leading_marker(&p.text) {
+                    p.text = rest.to_string();
+                }
+                classify(&p.text, p.heading, index == 0 && !record, options.min_words)
+            };
             let paragraph = Paragraph {
                 id: p.id,
                 doc: doc.to_string(),
@@ -494,6 +505,39 @@ fn is_title_case(text: &str) -> bool {
     !long.is_empty() && capitalised * 5 >= long.len() * 3
 }
 
+/// Markers that sites put in front of real text ("READ MORE: …", "Advertisement …").
+const LEADING_MARKERS: [&str; 8] = [
+    "read more",
+    "read also",
+    "related",
+    "advertisement",
+    "explore more",
+    "photo",
+    "image",
+    "share this",
+];
+
+/// A paragraph this long after its marker is content, not furniture.
+const WORDS_AFTER_MARKER: usize = 12;
+
+/// The text after a leading marker ("READ MORE: The alliance said …" → "The alliance said …"),
+/// when what follows is a paragraph of its own; None when there is no marker or too little
+/// after it (then the whole paragraph is boilerplate).
+pub fn strip_leading_marker(text: &str) -> Option<&str> {
+    let marker = LEADING_MARKERS.iter().find(|m| {
+        text.get(..m.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(m))
+    })?;
+    let rest = text[marker.len()..].trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ':' | '-' | '–' | '—' | '|' | '.')
+    });
+    // "Related" must end as a word: "Relatedly, the talks …" has no marker.
+    if rest.len() == text.len() - marker.len() && !rest.is_empty() {
+        return None;
+    }
+    (word_count(rest) >= WORDS_AFTER_MARKER).then_some(rest)
+}
+
 /// The boilerplate rule (see README "Corpus"): site furniture and datelines are boilerplate;
 /// titles (Markdown headings, or 4–20-word lines without a final full stop that open the
 /// document or are in Title Case) are kept; other paragraphs under `min_words` are fragments.
@@ -591,5 +635,60 @@ mod tests {
             ),
             Body
         );
+    }
+
+    #[test]
+    fn a_marker_before_a_real_paragraph_is_stripped() {
+        let long = "READ MORE: NATO allies met in Brussels on Wednesday to agree how Europe would back Ukraine's security after a ceasefire.";
+        assert_eq!(
+            strip_leading_marker(long),
+            Some("NATO allies met in Brussels on Wednesday to agree how Europe would back Ukraine's security after a ceasefire.")
+        );
+        assert_eq!(
+            strip_leading_marker("Advertisement — The talks in Geneva went on for a second day, with Ukraine's delegation at the table this time."),
+            Some("The talks in Geneva went on for a second day, with Ukraine's delegation at the table this time.")
+        );
+        assert_eq!(strip_leading_marker("READ MORE: NATO summit news"), None);
+        assert_eq!(
+            strip_leading_marker(
+                "Relatedly, the allies said nothing at all about the plan that day in Brussels."
+            ),
+            None
+        );
+        assert_eq!(strip_leading_marker("The alliance met."), None);
+    }
+
+    #[test]
+    fn jsonl_records_are_kept_whole_unless_filtering_is_asked_for() {
+        let records = concat!(
+            "{\"text\": \"READ MORE: NATO allies met in Brussels on Wednesday to agree how Europe would back Ukraine after a ceasefire.\"}\n",
+            "{\"text\": \"Advertisement\"}\n",
+            "{\"text\": \"Too short.\"}\n",
+            "{\"text\": \"Rutte said the alliance would handle any NATO issue separately.\"}\n",
+        );
+        let mut kept = Corpus::default();
+        kept.add_document(
+            "r.jsonl",
+            records.as_bytes(),
+            DocFormat::Jsonl,
+            CorpusOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(kept.paragraphs.len(), 4);
+        assert!(kept.paragraphs[0].text.starts_with("READ MORE:"));
+        assert!(kept.skipped.is_empty());
+
+        let mut filtered = Corpus::default();
+        let options = CorpusOptions {
+            keep_records: false,
+            ..CorpusOptions::default()
+        };
+        filtered
+            .add_document("r.jsonl", records.as_bytes(), DocFormat::Jsonl, options)
+            .unwrap();
+        let texts: Vec<&str> = filtered.texts();
+        assert_eq!(texts.len(), 2);
+        assert!(texts[0].starts_with("NATO allies met"));
+        assert_eq!(filtered.skipped.len(), 2);
     }
 }

@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::Deserialize;
 
+use crate::embed::EmbedStats;
+use crate::themes::{plain_kmeans, ThemeCount, ThemeModel, ThemeParams};
+use crate::{Error, ParamGuard, Themescope};
+
 /// Errors in reading an evaluation set.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -480,6 +484,77 @@ pub fn unique_texts(pairs: &[StsPair]) -> Vec<String> {
         .filter(|t| seen.insert(t.as_str()))
         .cloned()
         .collect()
+}
+
+/// STS with `scope`'s model: every distinct sentence embedded once, then scored.
+pub fn run_sts(scope: &Themescope, pairs: &[StsPair]) -> Result<StsScores, Error> {
+    let unique = unique_texts(pairs);
+    let vectors = scope.embed(&unique)?;
+    let (a, b) = pair_sides(pairs, &unique, &vectors);
+    Ok(score_sts(pairs, a.view(), b.view()))
+}
+
+/// Retrieval with `scope`'s model; also the embedding counts of the documents (how many were
+/// longer than the model's window).
+pub fn run_retrieval(
+    scope: &Themescope,
+    set: &RetrievalSet,
+) -> Result<(RetrievalScores, EmbedStats), Error> {
+    let docs = scope.embed_counted(&set.doc_texts)?;
+    let queries = scope.embed(&set.query_texts)?;
+    Ok((
+        score_retrieval(set, docs.vectors.view(), queries.view()),
+        docs.stats,
+    ))
+}
+
+/// The clustering protocol of `themescope eval clustering`: the themes' grouping at the
+/// asked k and at k auto, beside plain k-means (k-means++, mean over seeds 0..seeds).
+#[derive(Debug, Clone, Copy)]
+pub struct ClusteringReport {
+    pub themes: ClusteringScores,
+    pub auto: ClusteringScores,
+    pub baseline: ClusteringScores,
+    pub baseline_k: usize,
+    pub seeds: u64,
+}
+
+/// Runs the clustering protocol; `count` None means the number of classes.
+pub fn run_clustering(
+    scope: &Themescope,
+    set: &LabelledSet,
+    count: Option<ThemeCount>,
+    seeds: u64,
+) -> Result<ClusteringReport, Error> {
+    let vectors = scope.embed(&set.texts)?;
+    let themes = |count| -> Result<ClusteringScores, Error> {
+        let params = ThemeParams::new().count(count).check()?;
+        let model = ThemeModel::fit(vectors.view(), &set.texts, &params, None)?;
+        let predicted: Vec<usize> = model
+            .row_themes(set.texts.len())
+            .into_iter()
+            .map(|t| t.unwrap_or(usize::MAX))
+            .collect();
+        Ok(score_clustering(&set.labels, &predicted))
+    };
+    let auto = themes(ThemeCount::Auto)?;
+    let (own, baseline_k) = match count.unwrap_or(ThemeCount::Fixed(set.classes)) {
+        ThemeCount::Auto => (auto, auto.k),
+        ThemeCount::Fixed(k) => (themes(ThemeCount::Fixed(k))?, k),
+    };
+    let baseline: Vec<ClusteringScores> = (0..seeds)
+        .map(|seed| {
+            let labels = plain_kmeans(vectors.view(), baseline_k, seed)?;
+            Ok(score_clustering(&set.labels, &labels))
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(ClusteringReport {
+        themes: own,
+        auto,
+        baseline: mean_scores(&baseline),
+        baseline_k,
+        seeds,
+    })
 }
 
 #[cfg(test)]

@@ -1,16 +1,87 @@
 //! themescope: find the themes in a pile of articles, and the paragraph that says a given thing,
 //! with a local sentence-embedding model on the CPU.
 //!
-//! Data flows one way: [`corpus`] → [`embed`] → [`index`] → [`themes`] → [`report`].
+//! Data flows one way: [`corpus`] → [`embed`] → [`index`] → [`themes`] → [`report`], with the
+//! model's files read by [`model`]. [`Themescope`] is the front door over all of it.
+//!
+//! Embed texts (all-MiniLM-L6-v2 is fetched into the store on first use):
+//!
+//! ```
+//! use themescope::{Options, Themescope};
+//!
+//! let scope = Themescope::try_new(Options::default())?;
+//! let vectors = scope.embed(&["NATO wants a seat at the table.", "Kyiv asks for security guarantees."])?;
+//! assert_eq!(vectors.dim(), (2, 384));
+//! # Ok::<(), themescope::Error>(())
+//! ```
+//!
+//! The paragraphs of a folder of articles nearest a query:
+//!
+//! ```
+//! use themescope::{Corpus, CorpusOptions, Options, Themescope};
+//!
+//! let scope = Themescope::try_new(Options::default())?;
+//! let corpus = Corpus::load(&["data/nato-ukraine"], CorpusOptions::default())?;
+//! let (index, _) = scope.index(corpus.paragraphs)?;
+//! for hit in scope.nearest(&index, "Europe is left out of the peace talks", 3)? {
+//!     let p = &index.paragraphs[hit.row];
+//!     println!("{:.3} {}:{} {}", hit.score, p.doc, p.line, p.text);
+//! }
+//! # Ok::<(), themescope::Error>(())
+//! ```
+//!
+//! Themes, named from the text, rendered as a report:
+//!
+//! ```
+//! use themescope::{Corpus, CorpusOptions, Format, Options, ParamGuard, Report, ThemeParams, Themescope};
+//!
+//! let scope = Themescope::try_new(Options::default())?;
+//! let corpus = Corpus::load(&["data/nato-ukraine"], CorpusOptions::default())?;
+//! let skipped = corpus.skipped.len();
+//! let (index, _) = scope.index(corpus.paragraphs)?;
+//! let params = ThemeParams::new().check()?;
+//! let themes = scope.themes(&index, &params)?;
+//! print!("{}", Report::new(&themes, &index.paragraphs, skipped, &params).render(Format::Markdown));
+//! # Ok::<(), themescope::Error>(())
+//! ```
 
 pub mod corpus;
 pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod model;
+#[cfg(feature = "fetch")]
 pub mod progress;
 pub mod report;
+mod scope;
 pub mod themes;
+
+pub use corpus::{Corpus, CorpusOptions, Paragraph};
+pub use embed::{EmbedOptions, Embedder, LongText};
+pub use index::{Hit, Index};
+pub use linfa::ParamGuard;
+pub use model::{ModelChoice, ModelDir};
+pub use report::{Format, Report};
+pub use scope::{Embedding, Options, ProgressFn, Themescope};
+pub use themes::{Method, ThemeCount, ThemeModel, ThemeParams, ValidThemeParams};
+
+/// Any error of the library, for callers that handle them alike; each module's own error type
+/// stays available to those that tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Corpus(#[from] corpus::CorpusError),
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error(transparent)]
+    Embed(#[from] embed::EmbedError),
+    #[error(transparent)]
+    Themes(#[from] themes::ThemeError),
+    #[error(transparent)]
+    Params(#[from] themes::ParamError),
+    #[error(transparent)]
+    Eval(#[from] eval::EvalError),
+}
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

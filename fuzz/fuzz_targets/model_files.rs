@@ -11,13 +11,12 @@ use themescope::model::files;
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|&b| b == 0).map(String::from_utf8_lossy);
     let mut next = || parts.next().unwrap_or_default();
-    let path = Path::new("model/file.json");
-    if let Ok(config) = files::config(&next(), path) {
+    if let Ok(config) = files::config(&next()) {
         assert!(config.hidden_size % config.num_attention_heads == 0);
     }
-    let _ = files::max_seq_length(&next(), path);
-    if let Ok((pooling_dir, _)) = files::modules(&next(), path) {
+    let _ = files::max_seq_length(&next());
+    if let Ok((pooling_dir, _)) = files::modules(&next()) {
         assert!(!Path::new(&pooling_dir).is_absolute());
     }
-    let _ = files::pooling(&next(), path);
+    let _ = files::pooling(&next());
 });

@@ -3,6 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use themescope::corpus::{DEFAULT_MAX_CHARS, DEFAULT_MIN_WORDS};
+use themescope::embed::{Precision, DEFAULT_BATCH_SIZE};
+use themescope::report::Format;
+use themescope::themes::{Method, ThemeCount, DEFAULT_KEYWORDS, DEFAULT_SEED, MAX_KEYWORDS};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +37,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub truncate: bool,
     /// Texts per forward pass
-    #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, global = true, default_value_t = DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch: u32,
     /// CPU threads for the model [default: all cores]
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -55,13 +59,13 @@ pub struct CorpusArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Paragraphs with fewer words are fragments and left out (titles excepted)
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    #[arg(long, default_value_t = DEFAULT_MIN_WORDS as u32, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub min_words: u32,
     /// Keep boilerplate and fragments (bylines, datelines, "Report spelling error:", ...)
     #[arg(long)]
     pub keep_all: bool,
     /// Cut longer paragraphs here (with a warning)
-    #[arg(long, default_value_t = themescope::corpus::DEFAULT_MAX_CHARS, value_parser = clap::value_parser!(usize))]
+    #[arg(long, default_value_t = DEFAULT_MAX_CHARS, value_parser = clap::value_parser!(usize))]
     pub max_chars: usize,
 }
 
@@ -135,19 +139,19 @@ pub struct ThemesArgs {
     pub corpus: CorpusArgs,
     /// Number of themes, or "auto": the k of best silhouette over 2..≈1.5·√paragraphs (at most 30)
     #[arg(long, short, default_value = "auto", allow_negative_numbers = true, value_parser = parse_k)]
-    pub k: KArg,
+    pub k: ThemeCount,
     /// kmeans: every paragraph joins a theme; density: dense groups only (DBSCAN), the rest are
     /// listed as outliers
-    #[arg(long, value_enum, default_value_t = MethodArg::Kmeans)]
-    pub method: MethodArg,
+    #[arg(long, value_enum, default_value_t = Method::KMeans)]
+    pub method: Method,
     /// Seed for k-means: the same input and seed give the same report, byte for byte
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Keywords per theme (the first is its label)
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=50))]
+    #[arg(long, default_value_t = DEFAULT_KEYWORDS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_KEYWORDS as i64))]
     pub keywords: u32,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Write the report to FILE instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -156,36 +160,16 @@ pub struct ThemesArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KArg {
-    Auto,
-    Fixed(usize),
-}
-
-fn parse_k(value: &str) -> Result<KArg, String> {
+fn parse_k(value: &str) -> Result<ThemeCount, String> {
     if value.eq_ignore_ascii_case("auto") {
-        return Ok(KArg::Auto);
+        return Ok(ThemeCount::Auto);
     }
     match value.parse::<usize>() {
         Ok(0) => Err("k must be at least 1 (or \"auto\")".into()),
-        Ok(k) => Ok(KArg::Fixed(k)),
+        Ok(k) => Ok(ThemeCount::Fixed(k)),
         Err(_) if value.starts_with('-') => Err("k must be at least 1 (or \"auto\")".into()),
         Err(_) => Err(format!("\"{value}\" is not a number of themes or \"auto\"")),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MethodArg {
-    Kmeans,
-    Density,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Markdown,
-    Json,
-    Html,
 }
 
 #[derive(Debug, Args)]
@@ -199,7 +183,7 @@ pub struct SimilarityArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    #[arg(long, default_value_t = DEFAULT_MIN_WORDS as u32, value_parser = clap::value_parser!(u32).range(0..=1000))]
     /// With --matrix: as for other commands
     pub min_words: u32,
     /// With --matrix: keep boilerplate and fragments
@@ -236,30 +220,13 @@ pub enum EvalTask {
         file: PathBuf,
         /// Number of groups [default: the number of labels]; "auto" as for `themes`
         #[arg(long, short, allow_negative_numbers = true, value_parser = parse_k)]
-        k: Option<KArg>,
+        k: Option<ThemeCount>,
         /// Seeds the plain k-means baseline is averaged over
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         seeds: u32,
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Precision {
-    F32,
-    Bf16,
-    Int8,
-}
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::Bf16 => "bf16",
-            Precision::Int8 => "int8",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

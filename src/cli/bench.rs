@@ -8,7 +8,9 @@ use anyhow::Result;
 use serde_json::json;
 use themescope::corpus::{Corpus, CorpusOptions};
 
-use super::args::{GlobalArgs, Precision};
+use themescope::embed::Precision;
+
+use super::args::GlobalArgs;
 use super::session::Session;
 use super::UsageError;
 
@@ -53,6 +55,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
         CorpusOptions {
             min_words: 0,
             keep_all: true,
+            keep_records: true,
             ..CorpusOptions::default()
         },
     )?;
@@ -64,15 +67,15 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
     let load_started = Instant::now();
     let session = Session::open(global)?;
     let model_load_s = load_started.elapsed().as_secs_f64();
-    let embedder = &session.embedder;
+    let embedder = session.scope.embedder();
 
     // Warm-up: page in the weights, grow the allocator's pools, start the thread pool.
-    let warm = embedder.embed(&texts, &mut |_, _| {})?;
+    let warm = embedder.embed(&texts)?;
     let real_tokens = warm.stats.tokens;
     let mut seconds = Vec::new();
     for _ in 0..PASSES {
         let started = Instant::now();
-        embedder.embed(&texts, &mut |_, _| {})?;
+        embedder.embed(&texts)?;
         seconds.push(started.elapsed().as_secs_f64());
     }
     let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
@@ -114,7 +117,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
         texts.len(),
         real_tokens,
         warm.stats.long_texts,
-        session.model.spec.max_seq_length,
+        session.scope.model().spec.max_seq_length,
         if global.truncate {
             ", truncated"
         } else {

@@ -4,16 +4,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ndarray::Array2;
 use ndarray_npy::WriteNpyExt;
 use serde::Serialize;
 use themescope::embed::cosine;
 use themescope::model::{self, known_models, ModelChoice, Store};
+use themescope::report::Report;
+use themescope::themes::{ThemeCount, ThemeParams};
+use themescope::ParamGuard;
 
-use super::args::{
-    Cli, Command, CorpusArgs, KArg, MethodArg, ModelAction, ReportFormat, SimilarityArgs,
-    ThemesArgs,
-};
+use super::args::{Cli, Command, CorpusArgs, ModelAction, SimilarityArgs, ThemesArgs};
 use super::session::{load_corpus, Session};
 use super::UsageError;
 
@@ -139,7 +138,7 @@ fn embed(
         check_writable(npy, force)?;
         check_writable(&sidecar_path(npy), force)?;
     }
-    let corpus = load_corpus(corpus_args, global.quiet)?;
+    let corpus = load_corpus(corpus_args, true, global.quiet)?;
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
     let records = index
@@ -217,11 +216,10 @@ fn nearest(
     if query.trim().is_empty() {
         return Err(UsageError("the query is empty: say what to look for".into()).into());
     }
-    let corpus = load_corpus(corpus_args, global.quiet)?;
+    let corpus = load_corpus(corpus_args, false, global.quiet)?;
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
-    let query_vector = session.embed_text(query)?;
-    let hits = index.nearest(&query_vector, k);
+    let hits = session.scope.nearest(&index, query, k)?;
     let mut out = stdout();
     if json {
         let records: Vec<NearestRecord> = hits
@@ -261,72 +259,34 @@ fn nearest(
 }
 
 fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
-    use themescope::report::{Format, Report};
-    use themescope::themes::{Method, ThemeCount, ThemeModel, ThemeParams};
-
     if let Some(path) = &args.output {
         check_writable(path, args.force)?;
     }
-    let method = match args.method {
-        MethodArg::Kmeans => Method::KMeans,
-        MethodArg::Density => Method::Density,
-    };
-    let params = ThemeParams {
-        count: match args.k {
-            KArg::Auto => ThemeCount::Auto,
-            KArg::Fixed(k) => ThemeCount::Fixed(k),
-        },
-        method,
-        seed: args.seed,
-        keywords: args.keywords as usize,
-        ..ThemeParams::default()
-    };
-    let corpus = load_corpus(&args.corpus, global.quiet)?;
-    let skipped = corpus.skipped.len();
-    let checked = params
-        .check(corpus.paragraphs.len())
+    let params = ThemeParams::new()
+        .count(args.k)
+        .method(args.method)
+        .seed(args.seed)
+        .keywords(args.keywords as usize)
+        .check()
         .map_err(|e| UsageError(e.to_string()))?;
-    let session = Session::open(global)?;
-    let index = session.index(corpus)?;
-    let texts: Vec<&str> = index.paragraphs.iter().map(|p| p.text.as_str()).collect();
-    let model = ThemeModel::fit(index.vectors.view(), &texts, checked, Some(&session))?;
-    if global.verbose {
-        if let Some(selection) = &model.selection {
-            let scores: Vec<String> = selection
-                .scores
-                .iter()
-                .map(|(k, themes, s)| {
-                    if k == themes {
-                        format!("k={k}: {s:.4}")
-                    } else {
-                        format!("k={k} ({themes} themes): {s:.4}")
-                    }
-                })
-                .collect();
-            let why = if selection.strong_structure {
-                format!(
-                    "the best silhouette is at least {}: clear groups",
-                    themescope::themes::STRUCTURE
-                )
-            } else {
-                format!(
-                    "no silhouette reaches {} (no clear groups), so the best with k ≥ {} (√n)",
-                    themescope::themes::STRUCTURE,
-                    selection.fine_from
-                )
-            };
-            eprintln!(
-                "silhouette (cosine) by k, groups under {} paragraphs folded into their nearest theme: {}\nchose {} themes: {why}",
-                themescope::themes::MIN_AUTO_THEME,
-                scores.join(", "),
-                selection.chosen
-            );
-        }
-        if let Some(radius) = model.radius {
-            eprintln!("density: neighbourhood radius {radius:.4} (the decile of distances to the {}th neighbour that gives the most dense groups)", params.min_points);
+    let corpus = load_corpus(&args.corpus, false, global.quiet)?;
+    if let ThemeCount::Fixed(k) = args.k {
+        let n = corpus.paragraphs.len();
+        if k > n {
+            return Err(UsageError(format!(
+                "k = {k} is more than the {n} paragraphs there are (ask for at most {n} themes, or --k auto)"
+            ))
+            .into());
         }
     }
-    if let KArg::Fixed(k) = args.k {
+    let skipped = corpus.skipped.len();
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let model = session.scope.themes(&index, &params)?;
+    if global.verbose {
+        super::explain_themes(&model, &params);
+    }
+    if let ThemeCount::Fixed(k) = args.k {
         if model.themes.len() < k && !global.quiet {
             eprintln!(
                 "themescope: note: asked for {k} themes, found {}: the paragraphs' vectors fall into no more distinct groups",
@@ -334,14 +294,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
             );
         }
     }
-    let report = Report::new(&model, &index.paragraphs, skipped, method, args.seed);
-    let format = match args.format {
-        ReportFormat::Text => Format::Text,
-        ReportFormat::Markdown => Format::Markdown,
-        ReportFormat::Json => Format::Json,
-        ReportFormat::Html => Format::Html,
-    };
-    let rendered = report.render(format);
+    let rendered = Report::new(&model, &index.paragraphs, skipped, &params).render(args.format);
     match &args.output {
         Some(path) => {
             write_output(path, rendered.as_bytes())?;
@@ -385,7 +338,10 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
             .into());
         }
         let session = Session::open(global)?;
-        let score = cosine(&session.embed_text(a)?, &session.embed_text(b)?);
+        let score = cosine(
+            &session.scope.embed_query(a)?,
+            &session.scope.embed_query(b)?,
+        );
         if args.json {
             writeln!(out, "{}", serde_json::json!({ "score": round4(score) }))?;
         } else {
@@ -403,10 +359,10 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
         keep_all: args.keep_all,
         max_chars: themescope::corpus::DEFAULT_MAX_CHARS,
     };
-    let corpus = load_corpus(&corpus_args, global.quiet)?;
+    let corpus = load_corpus(&corpus_args, false, global.quiet)?;
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
-    let (documents, means) = document_means(&index);
+    let (documents, means) = index.document_means();
     let matrix = means.dot(&means.t());
     let rows: Vec<Vec<f32>> = matrix
         .rows()
@@ -442,30 +398,6 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
     }
     out.flush()?;
     Ok(())
-}
-
-/// Each document's mean paragraph vector, normalised, in first-seen order.
-fn document_means(index: &themescope::index::Index) -> (Vec<&str>, Array2<f32>) {
-    let mut documents: Vec<&str> = Vec::new();
-    for p in &index.paragraphs {
-        if documents.last() != Some(&p.doc.as_str()) && !documents.contains(&p.doc.as_str()) {
-            documents.push(&p.doc);
-        }
-    }
-    let mut means = Array2::<f32>::zeros((documents.len(), index.vectors.ncols()));
-    for (p, v) in index.paragraphs.iter().zip(index.vectors.rows()) {
-        let d = documents
-            .iter()
-            .position(|d| *d == p.doc)
-            .expect("collected above");
-        let mut row = means.row_mut(d);
-        row += &v;
-    }
-    for mut row in means.rows_mut() {
-        let norm = row.dot(&row).sqrt().max(1e-12);
-        row /= norm;
-    }
-    (documents, means)
 }
 
 fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Result<()> {
@@ -508,7 +440,7 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
         ModelAction::Path { name } => {
             let choice = match name {
                 Some(n) => ModelChoice::Given(n),
-                None => ModelChoice::from_arg_and_env(global.model.as_deref()),
+                None => ModelChoice::given_or_env(global.model.as_deref()),
             };
             let model = model::resolve(&choice, &store, !global.quiet)?;
             writeln!(out, "{}", model.path.display())?;

@@ -4,11 +4,11 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{json, Value};
 use themescope::eval::{self, LabelledSet, RetrievalSet};
-use themescope::themes::{plain_kmeans, ThemeCount, ThemeModel, ThemeParams};
+use themescope::themes::ThemeCount;
 
-use super::args::{EvalTask, GlobalArgs, KArg};
+use super::args::{EvalTask, GlobalArgs};
 use super::session::Session;
 use super::UsageError;
 
@@ -16,29 +16,13 @@ fn round5(x: f64) -> f64 {
     (x * 100_000.0).round() / 100_000.0
 }
 
+/// Lines for the terminal and one JSON summary.
+type Outcome = (Vec<String>, Value);
+
 pub fn run(global: &GlobalArgs, task: EvalTask) -> Result<()> {
     let started = Instant::now();
-    let (lines, mut summary, json) = match task {
-        EvalTask::Sts { file, json } => {
-            let pairs = eval::load_sts(&file)?;
-            let session = Session::open(global)?;
-            let unique = eval::unique_texts(&pairs);
-            let (vectors, _, _) = session.embed_texts(&unique, "embedding sentences")?;
-            let (a, b) = eval::pair_sides(&pairs, &unique, &vectors);
-            let scores = eval::score_sts(&pairs, a.view(), b.view());
-            let lines = vec![
-                format!("{}: {} pairs", file.display(), scores.n),
-                format!(
-                    "Spearman {:.5}   Pearson {:.5}   (cosine vs human score)",
-                    scores.spearman, scores.pearson
-                ),
-            ];
-            let summary = json!({
-                "task": "sts", "file": file.display().to_string(), "n": scores.n,
-                "spearman": round5(scores.spearman), "pearson": round5(scores.pearson),
-            });
-            (lines, summary, json)
-        }
+    let (json, (lines, mut summary)) = match task {
+        EvalTask::Sts { file, json } => (json, sts(global, &file)?),
         EvalTask::Retrieval {
             dir,
             qrels,
@@ -46,124 +30,14 @@ pub fn run(global: &GlobalArgs, task: EvalTask) -> Result<()> {
             json,
         } => {
             let set = RetrievalSet::load(&dir, queries.as_deref(), qrels.as_deref())?;
-            let session = Session::open(global)?;
-            let (docs, stats, _) = session.embed_texts(&set.doc_texts, "embedding documents")?;
-            let (queries, _, _) = session.embed_texts(&set.query_texts, "embedding queries")?;
-            let scores = eval::score_retrieval(&set, docs.view(), queries.view());
-            let long = if stats.long_texts > 0 {
-                format!(
-                    " ({} longer than {} tokens{})",
-                    stats.long_texts,
-                    session.model.spec.max_seq_length,
-                    if global.truncate {
-                        ", truncated"
-                    } else {
-                        ", windowed"
-                    }
-                )
-            } else {
-                String::new()
-            };
-            let lines = vec![
-                format!(
-                    "{}: {} documents{long}, {} queries",
-                    dir.display(),
-                    set.doc_ids.len(),
-                    scores.n
-                ),
-                format!(
-                    "nDCG@10 {:.5}   recall@10 {:.5}   MRR@10 {:.5}",
-                    scores.ndcg_at_10, scores.recall_at_10, scores.mrr_at_10
-                ),
-            ];
-            let summary = json!({
-                "task": "retrieval", "dir": dir.display().to_string(), "n": scores.n,
-                "documents": set.doc_ids.len(),
-                "ndcg_at_10": round5(scores.ndcg_at_10), "recall_at_10": round5(scores.recall_at_10),
-                "mrr_at_10": round5(scores.mrr_at_10),
-            });
-            (lines, summary, json)
+            (json, retrieval(global, &dir, &set)?)
         }
         EvalTask::Clustering {
             file,
             k,
             seeds,
             json,
-        } => {
-            let set = LabelledSet::load(&file)?;
-            let k = match k {
-                None => set.classes,
-                Some(KArg::Fixed(k)) => k,
-                Some(KArg::Auto) => 0,
-            };
-            if k > set.texts.len() {
-                return Err(UsageError(format!(
-                    "k = {k} is more than the {} texts",
-                    set.texts.len()
-                ))
-                .into());
-            }
-            let session = Session::open(global)?;
-            let (vectors, _, _) = session.embed_texts(&set.texts, "embedding texts")?;
-            let themes = |count| -> Result<eval::ClusteringScores> {
-                let params = ThemeParams {
-                    count,
-                    ..ThemeParams::default()
-                }
-                .check(set.texts.len())?;
-                let model = ThemeModel::fit(vectors.view(), &set.texts, params, None)?;
-                let predicted: Vec<usize> = model
-                    .row_themes(set.texts.len())
-                    .into_iter()
-                    .map(|t| t.unwrap_or(usize::MAX))
-                    .collect();
-                Ok(eval::score_clustering(&set.labels, &predicted))
-            };
-            let auto = themes(ThemeCount::Auto)?;
-            let (own, baseline_k) = if k == 0 {
-                (auto, auto.k)
-            } else {
-                (themes(ThemeCount::Fixed(k))?, k)
-            };
-            let baseline: Vec<eval::ClusteringScores> = (0..u64::from(seeds))
-                .map(|seed| {
-                    Ok(eval::score_clustering(
-                        &set.labels,
-                        &plain_kmeans(vectors.view(), baseline_k, seed)?,
-                    ))
-                })
-                .collect::<Result<_>>()?;
-            let baseline = eval::mean_scores(&baseline);
-            let lines = vec![
-                format!(
-                    "{}: {} texts, {} labels",
-                    file.display(),
-                    set.texts.len(),
-                    set.classes
-                ),
-                format!(
-                    "themes (k = {}):      V-measure {:.5}   ARI {:.5}",
-                    own.k, own.v_measure, own.ari
-                ),
-                format!(
-                    "themes (k auto = {}): V-measure {:.5}   ARI {:.5}",
-                    auto.k, auto.v_measure, auto.ari
-                ),
-                format!(
-                    "plain k-means (k = {}, mean of {seeds} seeds): V-measure {:.5}   ARI {:.5}",
-                    baseline_k, baseline.v_measure, baseline.ari
-                ),
-            ];
-            let summary = json!({
-                "task": "clustering", "file": file.display().to_string(), "n": set.texts.len(),
-                "labels": set.classes, "k": own.k,
-                "v_measure": round5(own.v_measure), "ari": round5(own.ari),
-                "auto": {"k": auto.k, "v_measure": round5(auto.v_measure), "ari": round5(auto.ari)},
-                "baseline": {"method": "k-means++", "k": baseline_k, "seeds": seeds,
-                             "v_measure": round5(baseline.v_measure), "ari": round5(baseline.ari)},
-            });
-            (lines, summary, json)
-        }
+        } => (json, clustering(global, &file, k, u64::from(seeds))?),
     };
     summary["seconds"] = json!((started.elapsed().as_secs_f64() * 100.0).round() / 100.0);
     summary["truncate"] = json!(global.truncate);
@@ -178,4 +52,119 @@ pub fn run(global: &GlobalArgs, task: EvalTask) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+fn sts(global: &GlobalArgs, file: &std::path::Path) -> Result<Outcome> {
+    let pairs = eval::load_sts(file)?;
+    let session = Session::open(global)?;
+    session.bar_message("embedding sentences");
+    let scores = eval::run_sts(&session.scope, &pairs);
+    session.bar_done();
+    let scores = scores?;
+    let lines = vec![
+        format!("{}: {} pairs", file.display(), scores.n),
+        format!(
+            "Spearman {:.5}   Pearson {:.5}   (cosine vs human score)",
+            scores.spearman, scores.pearson
+        ),
+    ];
+    let summary = json!({
+        "task": "sts", "file": file.display().to_string(), "n": scores.n,
+        "spearman": round5(scores.spearman), "pearson": round5(scores.pearson),
+    });
+    Ok((lines, summary))
+}
+
+fn retrieval(global: &GlobalArgs, dir: &std::path::Path, set: &RetrievalSet) -> Result<Outcome> {
+    let session = Session::open(global)?;
+    session.bar_message("embedding documents and queries");
+    let scored = eval::run_retrieval(&session.scope, set);
+    session.bar_done();
+    let (scores, stats) = scored?;
+    let long = if stats.long_texts > 0 {
+        format!(
+            " ({} longer than {} tokens{})",
+            stats.long_texts,
+            session.scope.model().spec.max_seq_length,
+            if global.truncate {
+                ", truncated"
+            } else {
+                ", windowed"
+            }
+        )
+    } else {
+        String::new()
+    };
+    let lines = vec![
+        format!(
+            "{}: {} documents{long}, {} queries",
+            dir.display(),
+            set.doc_ids.len(),
+            scores.n
+        ),
+        format!(
+            "nDCG@10 {:.5}   recall@10 {:.5}   MRR@10 {:.5}",
+            scores.ndcg_at_10, scores.recall_at_10, scores.mrr_at_10
+        ),
+    ];
+    let summary = json!({
+        "task": "retrieval", "dir": dir.display().to_string(), "n": scores.n,
+        "documents": set.doc_ids.len(),
+        "ndcg_at_10": round5(scores.ndcg_at_10), "recall_at_10": round5(scores.recall_at_10),
+        "mrr_at_10": round5(scores.mrr_at_10),
+    });
+    Ok((lines, summary))
+}
+
+fn clustering(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    k: Option<ThemeCount>,
+    seeds: u64,
+) -> Result<Outcome> {
+    let set = LabelledSet::load(file)?;
+    if let Some(ThemeCount::Fixed(k)) = k {
+        if k > set.texts.len() {
+            return Err(UsageError(format!(
+                "k = {k} is more than the {} texts",
+                set.texts.len()
+            ))
+            .into());
+        }
+    }
+    let session = Session::open(global)?;
+    session.bar_message("embedding texts");
+    let report = eval::run_clustering(&session.scope, &set, k, seeds);
+    session.bar_done();
+    let report = report?;
+    let (own, auto, baseline) = (report.themes, report.auto, report.baseline);
+    let lines = vec![
+        format!(
+            "{}: {} texts, {} labels",
+            file.display(),
+            set.texts.len(),
+            set.classes
+        ),
+        format!(
+            "themes (k = {}):      V-measure {:.5}   ARI {:.5}",
+            own.k, own.v_measure, own.ari
+        ),
+        format!(
+            "themes (k auto = {}): V-measure {:.5}   ARI {:.5}",
+            auto.k, auto.v_measure, auto.ari
+        ),
+        format!(
+            "plain k-means (k = {}, mean of {seeds} seeds): V-measure {:.5}   ARI {:.5}",
+            report.baseline_k, baseline.v_measure, baseline.ari
+        ),
+    ];
+    let summary = json!({
+        "task": "clustering", "file": file.display().to_string(), "n": set.texts.len(),
+        "labels": set.classes, "k": own.k,
+        "v_measure": round5(own.v_measure), "ari": round5(own.ari),
+        "auto": {"k": auto.k, "v_measure": round5(auto.v_measure), "ari": round5(auto.ari)},
+        "baseline": {"method": "k-means++", "k": report.baseline_k, "seeds": seeds,
+                     "v_measure": round5(baseline.v_measure), "ari": round5(baseline.ari)},
+    });
+    Ok((lines, summary))
 }

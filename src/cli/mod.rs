@@ -94,6 +94,9 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let mut stderr = io::stderr().lock();
             let _ = write!(stderr, "themescope: error: {e}");
+            if let Some(hint) = hint(&e) {
+                let _ = write!(stderr, " ({hint})");
+            }
             if verbose {
                 for cause in e.chain().skip(1) {
                     let _ = write!(stderr, "\n  caused by: {cause}");
@@ -134,11 +137,25 @@ fn one_line_usage_error(e: &clap::Error) -> String {
 }
 
 fn is_interrupt(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<themescope::embed::EmbedError>(),
-            Some(themescope::embed::EmbedError::Interrupted)
-        )
+    matches!(
+        library_error(e, |e| match e {
+            themescope::Error::Embed(embed) => Some(embed),
+            _ => None,
+        }),
+        Some(themescope::embed::EmbedError::Interrupted)
+    )
+}
+
+/// A library error of type `T` anywhere in the chain, on its own or inside
+/// [`themescope::Error`] (whose transparent variants do not show up in the chain).
+fn library_error<'a, T: std::error::Error + 'static>(
+    e: &'a anyhow::Error,
+    inside: impl Fn(&'a themescope::Error) -> Option<&'a T>,
+) -> Option<&'a T> {
+    e.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<T>()
+            .or_else(|| cause.downcast_ref::<themescope::Error>().and_then(&inside))
     })
 }
 
@@ -151,4 +168,70 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .or_else(|| cause.downcast_ref::<serde_json::Error>()?.io_error_kind());
         io_kind == Some(io::ErrorKind::BrokenPipe)
     })
+}
+
+/// What to do about a library error, in terms of this command's flags: the library's own
+/// messages say what is wrong and name no flags.
+fn hint(e: &anyhow::Error) -> Option<String> {
+    use themescope::model::ModelError;
+    use themescope::themes::ThemeError;
+    let model_error = library_error(e, |e| match e {
+        themescope::Error::Model(m) => Some(m),
+        _ => None,
+    });
+    let theme_error = library_error(e, |e| match e {
+        themescope::Error::Themes(t) => Some(t),
+        _ => None,
+    });
+    match (model_error, theme_error) {
+        (Some(ModelError::MissingDir(_)), _) => Some(
+            "pass --model DIR with a sentence-transformers model directory, or unset THEMESCOPE_MODEL"
+                .into(),
+        ),
+        (Some(ModelError::Checksum { name, .. } | ModelError::NotInStore { name, .. }), _) => {
+            Some(format!("run `themescope model fetch --force {name}` to fetch it again"))
+        }
+        (Some(ModelError::Unknown(_) | ModelError::Fetch { .. }), _) => {
+            Some("or pass --model DIR with a model directory on disk".into())
+        }
+        (_, Some(ThemeError::NoDenseGroups)) => Some("try --method kmeans".into()),
+        _ => None,
+    }
+}
+
+/// `--verbose` for `themes`: how k was chosen, or the density radius.
+pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::ValidThemeParams) {
+    use themescope::themes::{MIN_AUTO_THEME, STRUCTURE};
+    if let Some(selection) = &model.selection {
+        let scores: Vec<String> = selection
+            .scores
+            .iter()
+            .map(|(k, themes, s)| {
+                if k == themes {
+                    format!("k={k}: {s:.4}")
+                } else {
+                    format!("k={k} ({themes} themes): {s:.4}")
+                }
+            })
+            .collect();
+        let why = if selection.strong_structure {
+            format!("the best silhouette is at least {STRUCTURE}: clear groups")
+        } else {
+            format!(
+                "no silhouette reaches {STRUCTURE} (no clear groups), so the best with k ≥ {} (√n)",
+                selection.fine_from
+            )
+        };
+        eprintln!(
+            "silhouette (cosine) by k, groups under {MIN_AUTO_THEME} paragraphs folded into their nearest theme: {}\nchose {} themes: {why}",
+            scores.join(", "),
+            selection.chosen
+        );
+    }
+    if let Some(radius) = model.radius {
+        eprintln!(
+            "density: neighbourhood radius {radius:.4} (the decile of distances to the {}th neighbour that gives the most dense groups)",
+            params.min_points()
+        );
+    }
 }

@@ -1,49 +1,46 @@
-//! What most commands share: the model, the embedder, the cache, and the corpus they read.
+//! What most commands share: the front door opened as the global flags say, with a progress
+//! bar, and the corpus they read with its warnings.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use themescope::corpus::{Corpus, CorpusOptions};
-use themescope::embed::EmbedStats;
-use themescope::embed::{EmbedOptions, Embedder, LongText};
-use themescope::index::{embed_cached, CacheStats, EmbeddingCache, Index};
-use themescope::model::{self, ModelChoice, ModelDir, Store};
+use themescope::index::Index;
+use themescope::progress::bar;
+use themescope::report::count;
+use themescope::{Embedding, LongText, ModelChoice, Options, Themescope};
 
 use super::args::{CorpusArgs, GlobalArgs};
 
 pub struct Session<'a> {
-    pub model: ModelDir,
-    pub embedder: Embedder,
-    cache: Option<EmbeddingCache>,
+    pub scope: Themescope,
+    bar: indicatif::ProgressBar,
     global: &'a GlobalArgs,
 }
 
 impl<'a> Session<'a> {
     pub fn open(global: &'a GlobalArgs) -> Result<Self> {
         let started = Instant::now();
-        let store = Store::from_env();
-        let choice = ModelChoice::from_arg_and_env(global.model.as_deref());
-        let model = model::resolve(&choice, &store, !global.quiet)?;
-        let options = EmbedOptions {
-            batch_size: global.batch as usize,
+        let bar = bar(!global.quiet, 0, "embedding");
+        let progress_bar = bar.clone();
+        let scope = Themescope::try_new(Options {
+            model: ModelChoice::given_or_env(global.model.as_deref()),
             long_text: if global.truncate {
                 LongText::Truncate
             } else {
                 LongText::default()
             },
-        };
-        let mut embedder = Embedder::from_model(&model, options)?;
-        embedder.set_cancel(super::interrupt_flag());
-        model.check_vocabulary(embedder.tokenizer().get_vocab_size(true))?;
-        let cache = (!global.no_cache).then(|| {
-            EmbeddingCache::new(
-                &themescope::home_dir().join("cache"),
-                &model.cache_key,
-                model.spec.max_seq_length,
-                options.long_text,
-            )
-        });
+            batch_size: global.batch as usize,
+            cache: !global.no_cache,
+            fetch_progress: !global.quiet,
+            progress: Some(std::sync::Arc::new(move |done, total| {
+                progress_bar.set_length(total as u64);
+                progress_bar.set_position(done as u64);
+            })),
+            cancel: Some(super::interrupt_flag()),
+        })?;
         if global.verbose {
+            let model = scope.model();
             eprintln!(
                 "model {} ({}) loaded in {:.2}s: max_seq_length {}, {:?} pooling{}",
                 model.name,
@@ -58,100 +55,76 @@ impl<'a> Session<'a> {
                 }
             );
         }
-        Ok(Self {
-            model,
-            embedder,
-            cache,
-            global,
-        })
+        Ok(Self { scope, bar, global })
     }
 
-    /// Embeds texts through the cache, with a progress bar.
-    pub fn embed_texts<S: AsRef<str> + Sync>(
-        &self,
-        texts: &[S],
-        message: &str,
-    ) -> Result<(ndarray::Array2<f32>, EmbedStats, CacheStats)> {
-        let bar = themescope::progress::bar(!self.global.quiet, 0, message);
-        let result = embed_cached(
-            &self.embedder,
-            self.cache.as_ref(),
-            texts,
-            &mut |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            },
-        )?;
-        bar.finish_and_clear();
-        Ok(result)
+    /// What the progress bar says while the next embedding runs.
+    pub fn bar_message(&self, message: &str) {
+        self.bar.set_message(message.to_string());
     }
 
-    /// Embeds the corpus's paragraphs (through the cache), with a progress bar and a summary.
+    /// Clears the progress bar once a step is over.
+    pub fn bar_done(&self) {
+        self.bar.finish_and_clear();
+        self.bar.reset();
+    }
+
+    /// Embeds the corpus's paragraphs (through the cache) and says what was done.
     pub fn index(&self, corpus: Corpus) -> Result<Index> {
         let started = Instant::now();
-        let texts = corpus.texts();
-        let (vectors, stats, cache) = self.embed_texts(&texts, "embedding")?;
+        let skipped = corpus.skipped.len();
+        let documents = corpus.documents.len();
+        self.bar_message("embedding");
+        let indexed = self.scope.index(corpus.paragraphs);
+        self.bar_done();
+        let (index, embedding) = indexed?;
         if !self.global.quiet {
+            let stats = embedding.stats;
+            let max_seq_length = self.scope.model().spec.max_seq_length;
             let long = match (stats.long_texts, self.global.truncate) {
                 (0, _) => String::new(),
-                (n, false) => format!(
-                    ", {n} longer than {} tokens embedded as windows",
-                    self.model.spec.max_seq_length
-                ),
-                (n, true) => format!(
-                    ", {n} truncated at {} tokens",
-                    self.model.spec.max_seq_length
-                ),
+                (n, false) => {
+                    format!(", {n} longer than {max_seq_length} tokens embedded as windows")
+                }
+                (n, true) => format!(", {n} truncated at {max_seq_length} tokens"),
             };
-            let cached = if cache.hits > 0 {
-                format!(", {} from cache", cache.hits)
-            } else {
-                String::new()
+            let cached = match embedding.cache.hits {
+                0 => String::new(),
+                hits => format!(", {hits} from cache"),
             };
-            use themescope::report::count;
             eprintln!(
-                "{} from {} ({} skipped as boilerplate{long}{cached}) in {:.2}s",
-                count(corpus.paragraphs.len(), "paragraph"),
-                count(corpus.documents.len(), "document"),
-                corpus.skipped.len(),
+                "{} from {} ({skipped} skipped as boilerplate or fragments{long}{cached}) in {:.2}s",
+                count(index.paragraphs.len(), "paragraph"),
+                count(documents, "document"),
                 started.elapsed().as_secs_f64()
             );
         }
-        if let (Some(reason), false) = (&cache.write_error, self.global.quiet) {
+        self.report_cache(&embedding);
+        super::check_interrupt()?;
+        Ok(index)
+    }
+
+    fn report_cache(&self, embedding: &Embedding) {
+        if let (Some(reason), false) = (&embedding.cache.write_error, self.global.quiet) {
             eprintln!("themescope: warning: new vectors not cached: {reason}");
         }
-        if self.global.verbose && cache.dropped > 0 {
+        if self.global.verbose && embedding.cache.dropped > 0 {
             eprintln!(
                 "removed {} damaged cache files; their vectors were computed again",
-                cache.dropped
+                embedding.cache.dropped
             );
         }
-        super::check_interrupt()?;
-        Ok(Index::new(corpus.paragraphs, vectors))
-    }
-
-    pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
-        Ok(self.embedder.embed_one(text)?)
     }
 }
 
-/// Theme label candidates go through the embedding cache too, so a second report is fast.
-impl themescope::themes::PhraseEmbedder for Session<'_> {
-    fn embed_phrases(
-        &self,
-        phrases: &[String],
-    ) -> Result<ndarray::Array2<f32>, themescope::embed::EmbedError> {
-        embed_cached(&self.embedder, self.cache.as_ref(), phrases, &mut |_, _| {})
-            .map(|(vectors, _, _)| vectors)
-    }
-}
-
-/// Loads and filters the inputs, printing warnings; an empty result is an error.
-pub fn load_corpus(args: &CorpusArgs, quiet: bool) -> Result<Corpus> {
+/// Loads and filters the inputs, printing warnings; an empty result is an error. JSONL records
+/// are kept whole when `keep_records` (what `embed` promises: one row per record).
+pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result<Corpus> {
     let options = CorpusOptions {
         min_words: args.min_words as usize,
         keep_all: args.keep_all,
         max_chars: args.max_chars,
+        keep_records,
     };
     let corpus = Corpus::load(&args.inputs, options)?;
     if !quiet {

@@ -4,133 +4,21 @@
 //! One struct per layer with `load(vb, cfg)` and `forward`, in the manner of
 //! candle-transformers' `models/bert.rs`; the weights and their names are the same.
 
+use std::path::Path;
+
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
-use serde::Deserialize;
 
-/// The fields of a Hugging Face `config.json` that a BERT-family encoder needs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct BertConfig {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub intermediate_size: usize,
-    #[serde(default)]
-    pub hidden_act: HiddenAct,
-    pub max_position_embeddings: usize,
-    #[serde(default = "default_type_vocab_size")]
-    pub type_vocab_size: usize,
-    #[serde(default = "default_layer_norm_eps")]
-    pub layer_norm_eps: f64,
-    #[serde(default)]
-    pub position_embedding_type: Option<String>,
-    #[serde(default)]
-    pub model_type: Option<String>,
-}
+use super::backend::{pool_packed, Backend, PackedBatch};
+use super::EmbedError;
+use crate::model::files::{BertConfig, HiddenAct, Pooling};
 
-fn default_type_vocab_size() -> usize {
-    2
-}
-
-fn default_layer_norm_eps() -> f64 {
-    1e-12
-}
-
-impl BertConfig {
-    /// Checks what serde cannot: shapes that fit together and features this encoder has.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
-        {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
-        }
-        if let Some(kind) = &self.position_embedding_type {
-            if kind != "absolute" {
-                return Err(format!(
-                    "position_embedding_type \"{kind}\" is not supported (only \"absolute\")"
-                ));
-            }
-        }
-        // Far beyond any BERT-family encoder; a config past these is damaged, and would
-        // otherwise ask for absurd allocations.
-        let limits = [
-            ("vocab_size", self.vocab_size, 1, 10_000_000),
-            ("hidden_size", self.hidden_size, 1, 65_536),
-            ("num_hidden_layers", self.num_hidden_layers, 1, 1_000),
-            ("num_attention_heads", self.num_attention_heads, 1, 1_024),
-            ("intermediate_size", self.intermediate_size, 1, 1 << 20),
-            (
-                "max_position_embeddings",
-                self.max_position_embeddings,
-                1,
-                1 << 20,
-            ),
-            ("type_vocab_size", self.type_vocab_size, 1, 1_024),
-        ];
-        for (name, value, low, high) in limits {
-            if !(low..=high).contains(&value) {
-                return Err(format!("{name} {value} is outside {low}..={high}"));
-            }
-        }
-        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
-            return Err(format!(
-                "layer_norm_eps {} must be a positive number",
-                self.layer_norm_eps
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The activation named by `hidden_act`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum HiddenAct {
-    /// Exact GELU (erf), what PyTorch's BERT uses for "gelu".
-    #[default]
-    Gelu,
-    #[serde(alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
-    GeluNew,
-    Relu,
-}
-
-impl HiddenAct {
-    fn apply(self, xs: &Tensor) -> Result<Tensor> {
-        match self {
-            HiddenAct::Gelu => super::pointwise::gelu_erf(xs),
-            HiddenAct::GeluNew => xs.gelu(),
-            HiddenAct::Relu => xs.relu(),
-        }
-    }
-}
-
-/// Token ids of several sequences laid end to end, with where each one starts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PackedBatch {
-    pub ids: Vec<u32>,
-    pub type_ids: Vec<u32>,
-    pub positions: Vec<u32>,
-    pub lengths: Vec<usize>,
-}
-
-impl PackedBatch {
-    pub fn push(&mut self, ids: &[u32], type_ids: &[u32]) {
-        self.ids.extend_from_slice(ids);
-        self.type_ids.extend_from_slice(type_ids);
-        self.positions.extend(0..ids.len() as u32);
-        self.lengths.push(ids.len());
-    }
-
-    pub fn total_tokens(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lengths.is_empty()
+/// The activation named by config.json's `hidden_act`.
+fn activation(act: HiddenAct, xs: &Tensor) -> Result<Tensor> {
+    match act {
+        HiddenAct::Gelu => super::pointwise::gelu_erf(xs),
+        HiddenAct::GeluNew => xs.gelu(),
+        HiddenAct::Relu => xs.relu(),
     }
 }
 
@@ -347,7 +235,7 @@ impl BertLayer {
     fn forward(&self, xs: &Tensor, lengths: &[usize]) -> Result<Tensor> {
         let context = self.attention.forward(xs, lengths)?;
         let xs = self.attention_output.forward(&context, xs)?;
-        let inner = self.act.apply(&self.intermediate.forward(&xs)?)?;
+        let inner = activation(self.act, &self.intermediate.forward(&xs)?)?;
         self.output.forward(&inner, &xs)
     }
 }
@@ -403,19 +291,52 @@ impl BertModel {
     }
 }
 
-/// Mean over each sequence's rows of a packed `[total_tokens, hidden]` tensor, and the like.
-pub fn pool_packed(
-    hidden: &Tensor,
-    lengths: &[usize],
-    mode: super::Pooling,
-) -> Result<Vec<Vec<f32>>> {
-    let rows: Vec<Vec<f32>> = hidden.to_dtype(DType::F32)?.to_vec2()?;
-    let mut out = Vec::with_capacity(lengths.len());
-    let mut offset = 0;
-    for &len in lengths {
-        let seq = &rows[offset..offset + len];
-        out.push(mode.pool(seq));
-        offset += len;
+/// The BERT encoder on candle's CPU kernels.
+pub struct CandleBert {
+    model: BertModel,
+}
+
+impl CandleBert {
+    pub fn new(model: BertModel) -> Self {
+        Self { model }
     }
-    Ok(out)
+
+    /// Memory-maps the safetensors file and builds the encoder in f32.
+    pub fn load(weights: &Path, config: &BertConfig) -> std::result::Result<Self, EmbedError> {
+        let weights_error = |source| EmbedError::Weights {
+            path: weights.display().to_string(),
+            source,
+        };
+        // SAFETY: the file is opened read-only and verified; themescope never writes to a model
+        // file that is in use.
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu) }
+                .map_err(weights_error)?;
+        let model = BertModel::load(vb, config).map_err(|source| EmbedError::WeightsMismatch {
+            path: weights.display().to_string(),
+            source,
+        })?;
+        Ok(Self { model })
+    }
+}
+
+impl Backend for CandleBert {
+    fn dim(&self) -> usize {
+        self.model.hidden_size()
+    }
+
+    fn embed(
+        &self,
+        batch: &PackedBatch,
+        pooling: Pooling,
+    ) -> std::result::Result<Vec<Vec<f32>>, EmbedError> {
+        let hidden = self.model.forward(batch)?;
+        let flat: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        Ok(pool_packed(
+            &flat,
+            self.model.hidden_size(),
+            &batch.lengths,
+            pooling,
+        ))
+    }
 }

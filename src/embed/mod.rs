@@ -4,21 +4,21 @@
 //! Scheduling (here) and compute (a [`Backend`]) meet in one small trait, so the batching
 //! logic is tested on a tiny model and the compute can change without touching it.
 
+pub mod backend;
 pub mod bert;
 mod pointwise;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
 use ndarray::Array2;
 use rayon::prelude::*;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
+pub use crate::model::files::{Pooling, SentenceSpec};
 use crate::model::ModelDir;
-pub use bert::{BertConfig, BertModel, PackedBatch};
+pub use backend::{Backend, PackedBatch};
+pub use bert::{BertModel, CandleBert};
 
 /// Errors of tokenization and the forward pass.
 #[derive(Debug, thiserror::Error)]
@@ -45,48 +45,6 @@ pub enum EmbedError {
     Interrupted,
 }
 
-/// How token vectors become one text vector (sentence-transformers' 1_Pooling/config.json).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pooling {
-    Mean,
-    Cls,
-    Max,
-    MeanSqrtLen,
-}
-
-impl Pooling {
-    /// Pools the token rows of one sequence (every row is a real token: batches are packed).
-    pub fn pool(self, rows: &[Vec<f32>]) -> Vec<f32> {
-        let dim = rows.first().map_or(0, Vec::len);
-        match self {
-            Pooling::Cls => rows.first().cloned().unwrap_or_default(),
-            Pooling::Max => {
-                let mut out = vec![f32::NEG_INFINITY; dim];
-                for row in rows {
-                    for (o, &x) in out.iter_mut().zip(row) {
-                        *o = o.max(x);
-                    }
-                }
-                out
-            }
-            Pooling::Mean | Pooling::MeanSqrtLen => {
-                let mut out = vec![0f32; dim];
-                for row in rows {
-                    for (o, &x) in out.iter_mut().zip(row) {
-                        *o += x;
-                    }
-                }
-                let divisor = match self {
-                    Pooling::Mean => rows.len() as f32,
-                    _ => (rows.len() as f32).sqrt(),
-                };
-                out.iter_mut().for_each(|o| *o /= divisor.max(1e-9));
-                out
-            }
-        }
-    }
-}
-
 /// What to do with a text longer than the model's max_seq_length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LongText {
@@ -103,6 +61,25 @@ impl Default for LongText {
     }
 }
 
+/// Number format of the forward pass. Only f32 runs today (README "Performance").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Precision {
+    F32,
+    Bf16,
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
 /// Scheduling choices for [`Embedder::embed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmbedOptions {
@@ -111,68 +88,15 @@ pub struct EmbedOptions {
     pub long_text: LongText,
 }
 
+/// Sequences per forward pass unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
 impl Default for EmbedOptions {
     fn default() -> Self {
         Self {
-            batch_size: 32,
+            batch_size: DEFAULT_BATCH_SIZE,
             long_text: LongText::default(),
         }
-    }
-}
-
-/// What the model's own files say about turning token vectors into a text vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SentenceSpec {
-    pub max_seq_length: usize,
-    pub pooling: Pooling,
-    pub normalize: bool,
-}
-
-/// Compute: pooled vectors for a packed batch of token sequences.
-pub trait Backend: Send + Sync {
-    /// Length of the vectors it returns.
-    fn dim(&self) -> usize;
-    /// One pooled (not normalised) vector per sequence of `batch`, in batch order.
-    fn embed(&self, batch: &PackedBatch, pooling: Pooling) -> Result<Vec<Vec<f32>>, EmbedError>;
-}
-
-/// The BERT encoder on candle's CPU kernels.
-pub struct CandleBert {
-    model: BertModel,
-}
-
-impl CandleBert {
-    pub fn new(model: BertModel) -> Self {
-        Self { model }
-    }
-
-    /// Memory-maps the safetensors file and builds the encoder in f32.
-    pub fn load(weights: &Path, config: &BertConfig) -> Result<Self, EmbedError> {
-        let weights_error = |source| EmbedError::Weights {
-            path: weights.display().to_string(),
-            source,
-        };
-        // SAFETY: the file is opened read-only and verified; themescope never writes to a model
-        // file that is in use.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu) }
-                .map_err(weights_error)?;
-        let model = BertModel::load(vb, config).map_err(|source| EmbedError::WeightsMismatch {
-            path: weights.display().to_string(),
-            source,
-        })?;
-        Ok(Self { model })
-    }
-}
-
-impl Backend for CandleBert {
-    fn dim(&self) -> usize {
-        self.model.hidden_size()
-    }
-
-    fn embed(&self, batch: &PackedBatch, pooling: Pooling) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let hidden = self.model.forward(batch)?;
-        Ok(bert::pool_packed(&hidden, &batch.lengths, pooling)?)
     }
 }
 
@@ -320,12 +244,17 @@ impl Embedder {
 
     /// Embeds one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let embedded = self.embed(&[text], &mut |_, _| {})?;
+        let embedded = self.embed(&[text])?;
         Ok(embedded.vectors.row(0).to_vec())
     }
 
+    /// Embeds texts: one row per text, in input order.
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Embedded, EmbedError> {
+        self.embed_with_progress(texts, &mut |_, _| {})
+    }
+
     /// Embeds texts; `progress(done, total)` counts sequences as batches finish.
-    pub fn embed<S: AsRef<str> + Sync>(
+    pub fn embed_with_progress<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         progress: &mut dyn FnMut(usize, usize),

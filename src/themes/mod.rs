@@ -3,96 +3,50 @@
 
 mod cluster;
 mod label;
+mod params;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::embed::{EmbedError, Embedder};
+pub use params::{
+    Method, ParamError, ThemeCount, ThemeParams, ValidThemeParams, DEFAULT_KEYWORDS,
+    DEFAULT_MIN_POINTS, DEFAULT_SEED, MAX_KEYWORDS,
+};
 
 /// Errors in fitting themes.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
     #[error("invalid theme parameters: {0}")]
-    Params(String),
-    #[error("clustering failed: {0}")]
-    Clustering(String),
-    #[error("{0}")]
-    NoThemes(String),
+    Params(#[from] ParamError),
+    #[error("there are no paragraphs to group")]
+    NoParagraphs,
+    #[error("{k} themes asked for, but there are only {paragraphs} paragraphs")]
+    TooManyThemes { k: usize, paragraphs: usize },
+    #[error("{texts} texts for {vectors} vectors: one text per vector is needed")]
+    TextsAndVectors { texts: usize, vectors: usize },
+    #[error("k-means failed: {0}")]
+    KMeans(#[from] linfa_clustering::KMeansError),
+    #[error("density clustering failed: {0}")]
+    Density(#[from] linfa_clustering::DbscanParamsError),
+    #[error("no dense groups found: every paragraph is an outlier")]
+    NoDenseGroups,
     #[error("embedding the label candidates failed: {0}")]
     Embed(#[from] EmbedError),
 }
 
-/// How many themes to look for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ThemeCount {
-    Fixed(usize),
-    /// The k of best mean silhouette (cosine) over 2..=[`auto_k_range`]'s upper end.
-    Auto,
-}
-
-/// How paragraphs are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// k-means: every paragraph joins a theme.
-    KMeans,
-    /// DBSCAN: dense groups only; the rest are outliers.
-    Density,
-}
-
-/// Parameters of [`ThemeModel::fit`]; checked against the data by [`ThemeParams::check`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ThemeParams {
-    pub count: ThemeCount,
-    pub method: Method,
-    pub seed: u64,
-    /// Keywords per theme (the label is the first).
-    pub keywords: usize,
-    /// For the density method: neighbours a paragraph needs to be in a dense group.
-    pub min_points: usize,
-}
-
-impl Default for ThemeParams {
-    fn default() -> Self {
-        Self {
-            count: ThemeCount::Auto,
-            method: Method::KMeans,
-            seed: 42,
-            keywords: 8,
-            min_points: 3,
-        }
-    }
-}
-
-/// Parameters that fit the data they will be used on.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CheckedParams(ThemeParams);
-
-impl ThemeParams {
-    /// Checks the parameters against the number of paragraphs.
-    pub fn check(self, paragraphs: usize) -> Result<CheckedParams, ThemeError> {
+impl ValidThemeParams {
+    /// Whether these parameters can group `paragraphs` paragraphs (checked again by
+    /// [`ThemeModel::fit`]; callers check early, before embedding).
+    pub fn fits(&self, paragraphs: usize) -> Result<(), ThemeError> {
         if paragraphs == 0 {
-            return Err(ThemeError::Params(
-                "there are no paragraphs to group".into(),
-            ));
+            return Err(ThemeError::NoParagraphs);
         }
-        if let ThemeCount::Fixed(k) = self.count {
-            if k == 0 {
-                return Err(ThemeError::Params("k must be at least 1".into()));
+        match self.count() {
+            ThemeCount::Fixed(k) if k > paragraphs => {
+                Err(ThemeError::TooManyThemes { k, paragraphs })
             }
-            if k > paragraphs {
-                return Err(ThemeError::Params(format!(
-                    "k = {k} is more than the {paragraphs} paragraphs there are (ask for at most {paragraphs} themes, or k = auto)"
-                )));
-            }
+            _ => Ok(()),
         }
-        if self.keywords == 0 || self.keywords > 50 {
-            return Err(ThemeError::Params(
-                "keywords must be between 1 and 50".into(),
-            ));
-        }
-        if self.min_points == 0 {
-            return Err(ThemeError::Params("min_points must be at least 1".into()));
-        }
-        Ok(CheckedParams(self))
     }
 }
 
@@ -247,7 +201,7 @@ pub trait PhraseEmbedder {
 
 impl PhraseEmbedder for Embedder {
     fn embed_phrases(&self, phrases: &[String]) -> Result<Array2<f32>, EmbedError> {
-        Ok(self.embed(phrases, &mut |_, _| {})?.vectors)
+        Ok(self.embed(phrases)?.vectors)
     }
 }
 
@@ -276,37 +230,35 @@ impl ThemeModel {
     pub fn fit<S: AsRef<str>>(
         vectors: ArrayView2<f32>,
         texts: &[S],
-        params: CheckedParams,
+        params: &ValidThemeParams,
         phrases: Option<&dyn PhraseEmbedder>,
     ) -> Result<Self, ThemeError> {
-        let params = params.0;
         let n = vectors.nrows();
         if texts.len() != n {
-            return Err(ThemeError::Params(format!(
-                "{} texts for {n} vectors",
-                texts.len()
-            )));
+            return Err(ThemeError::TextsAndVectors {
+                texts: texts.len(),
+                vectors: n,
+            });
         }
-        let (labels, selection, radius) = match (params.method, params.count) {
+        params.fits(n)?;
+        let (labels, selection, radius) = match (params.method(), params.count()) {
             (Method::KMeans, ThemeCount::Fixed(k)) => {
-                let tree = cluster::WardTree::new(vectors, params.seed);
+                let tree = cluster::WardTree::new(vectors, params.seed());
                 (cluster::kmeans(vectors, k, &tree)?, None, None)
             }
             (Method::KMeans, ThemeCount::Auto) => {
-                let tree = cluster::WardTree::new(vectors, params.seed);
+                let tree = cluster::WardTree::new(vectors, params.seed());
                 let (labels, selection) = choose_k(vectors, &tree)?;
                 (labels, selection, None)
             }
             (Method::Density, _) => {
-                let (labels, radius) = cluster::density(vectors, params.min_points)?;
+                let (labels, radius) = cluster::density(vectors, params.min_points())?;
                 (labels, None, Some(radius))
             }
         };
         let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
         if k == 0 {
-            return Err(ThemeError::NoThemes(
-                "no dense groups found: every paragraph is an outlier (try --method kmeans)".into(),
-            ));
+            return Err(ThemeError::NoDenseGroups);
         }
 
         let centroids = centroids_of(vectors, &labels, k);
@@ -371,7 +323,7 @@ impl ThemeModel {
                     phrase_vectors[c].as_ref(),
                     c,
                     &centred_centroids,
-                    params.keywords,
+                    params.keywords(),
                     DIVERSITY,
                 );
                 let label = if naming.label.is_empty() {

@@ -1,0 +1,182 @@
+//! The front door: one value that finds the model, opens the embedding cache, and then embeds
+//! texts, finds the paragraphs nearest a query and fits themes.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use ndarray::Array2;
+
+use crate::corpus::Paragraph;
+use crate::embed::{EmbedOptions, EmbedStats, Embedder, LongText, DEFAULT_BATCH_SIZE};
+use crate::index::{embed_cached, CacheStats, EmbeddingCache, Hit, Index};
+use crate::model::{self, ModelChoice, ModelDir, Store};
+use crate::themes::{PhraseEmbedder, ThemeModel, ValidThemeParams};
+use crate::Error;
+
+/// Called as embedding goes on with (sequences done, sequences in all).
+pub type ProgressFn = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// How [`Themescope::try_new`] sets up; `Options::default()` is all-MiniLM-L6-v2 (or
+/// `THEMESCOPE_MODEL`), long texts as windows, batches of 32, the cache on.
+#[derive(Clone)]
+pub struct Options {
+    pub model: ModelChoice,
+    pub long_text: LongText,
+    pub batch_size: usize,
+    /// Read and write the embedding cache under [`crate::home_dir`]`/cache`.
+    pub cache: bool,
+    /// Progress bars on stderr while a model is fetched.
+    pub fetch_progress: bool,
+    /// Embedding progress, reported after every wave of batches.
+    pub progress: Option<ProgressFn>,
+    /// Once set, embedding stops at the next batch with [`crate::embed::EmbedError::Interrupted`].
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            model: ModelChoice::from_env(),
+            long_text: LongText::default(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            cache: true,
+            fetch_progress: false,
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("model", &self.model)
+            .field("long_text", &self.long_text)
+            .field("batch_size", &self.batch_size)
+            .field("cache", &self.cache)
+            .field("fetch_progress", &self.fetch_progress)
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel.is_some())
+            .finish()
+    }
+}
+
+/// Vectors with what it took to make them.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    /// One unit row per text, in input order.
+    pub vectors: Array2<f32>,
+    pub stats: EmbedStats,
+    pub cache: CacheStats,
+}
+
+/// A loaded model with its cache: embed, search, fit themes.
+pub struct Themescope {
+    model: ModelDir,
+    embedder: Embedder,
+    cache: Option<EmbeddingCache>,
+    progress: Option<ProgressFn>,
+}
+
+impl Themescope {
+    /// Finds the model (a directory, or a known model from the store, fetched on first use),
+    /// loads it and opens its cache.
+    pub fn try_new(options: Options) -> Result<Self, Error> {
+        let store = Store::from_env();
+        let model = model::resolve(&options.model, &store, options.fetch_progress)?;
+        let embed_options = EmbedOptions {
+            batch_size: options.batch_size,
+            long_text: options.long_text,
+        };
+        let mut embedder = Embedder::from_model(&model, embed_options)?;
+        if let Some(flag) = options.cancel {
+            embedder.set_cancel(flag);
+        }
+        model.check_vocabulary(embedder.tokenizer().get_vocab_size(true))?;
+        let cache = options.cache.then(|| {
+            EmbeddingCache::new(
+                &crate::home_dir().join("cache"),
+                &model.cache_key,
+                model.spec.max_seq_length,
+                options.long_text,
+            )
+        });
+        Ok(Self {
+            model,
+            embedder,
+            cache,
+            progress: options.progress,
+        })
+    }
+
+    pub fn model(&self) -> &ModelDir {
+        &self.model
+    }
+
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// Unit vectors for `texts`, one row each in input order, through the cache.
+    pub fn embed<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Array2<f32>, Error> {
+        Ok(self.embed_counted(texts)?.vectors)
+    }
+
+    /// As [`Themescope::embed`], with counts of tokens, windows and cache hits.
+    pub fn embed_counted<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Embedding, Error> {
+        let progress = self.progress.clone();
+        let (vectors, stats, cache) = embed_cached(
+            &self.embedder,
+            self.cache.as_ref(),
+            texts,
+            &mut |done, total| {
+                if let Some(report) = &progress {
+                    report(done, total);
+                }
+            },
+        )?;
+        Ok(Embedding {
+            vectors,
+            stats,
+            cache,
+        })
+    }
+
+    /// One text's unit vector, without the cache (a query is embedded once).
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, Error> {
+        Ok(self.embedder.embed_one(text)?)
+    }
+
+    /// Embeds paragraphs into an [`Index`] that keeps each vector with its paragraph.
+    pub fn index(&self, paragraphs: Vec<Paragraph>) -> Result<(Index, Embedding), Error> {
+        let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
+        let embedding = self.embed_counted(&texts)?;
+        let index = Index::new(paragraphs, embedding.vectors.clone());
+        Ok((index, embedding))
+    }
+
+    /// The `k` paragraphs of `index` closest in meaning to `query`, best first.
+    pub fn nearest(&self, index: &Index, query: &str, k: usize) -> Result<Vec<Hit>, Error> {
+        Ok(index.nearest(&self.embed_query(query)?, k))
+    }
+
+    /// Groups the paragraphs of `index` into themes named from their text; label candidates
+    /// are embedded through the cache.
+    pub fn themes(&self, index: &Index, params: &ValidThemeParams) -> Result<ThemeModel, Error> {
+        let texts: Vec<&str> = index.paragraphs.iter().map(|p| p.text.as_str()).collect();
+        Ok(ThemeModel::fit(
+            index.vectors.view(),
+            &texts,
+            params,
+            Some(self),
+        )?)
+    }
+}
+
+/// Theme label candidates go through the embedding cache too, so a second report is fast.
+impl PhraseEmbedder for Themescope {
+    fn embed_phrases(&self, phrases: &[String]) -> Result<Array2<f32>, crate::embed::EmbedError> {
+        embed_cached(&self.embedder, self.cache.as_ref(), phrases, &mut |_, _| {})
+            .map(|(vectors, _, _)| vectors)
+    }
+}

@@ -1,0 +1,150 @@
+//! The parameters of a theme fit, validated before any work is done (linfa's `ParamGuard`).
+
+use linfa::ParamGuard;
+
+/// Defaults shared by the library and the command line.
+pub const DEFAULT_SEED: u64 = 42;
+pub const DEFAULT_KEYWORDS: usize = 8;
+pub const MAX_KEYWORDS: usize = 50;
+pub const DEFAULT_MIN_POINTS: usize = 3;
+
+/// How many themes to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThemeCount {
+    Fixed(usize),
+    /// The k of best mean silhouette (cosine) over 2..=[`super::auto_k_range`]'s upper end.
+    Auto,
+}
+
+/// How paragraphs are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// k-means: every paragraph joins a theme.
+    #[serde(rename = "kmeans")]
+    #[cfg_attr(feature = "cli", value(name = "kmeans"))]
+    KMeans,
+    /// DBSCAN: dense groups only; the rest are outliers.
+    Density,
+}
+
+/// A parameter outside what a fit can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("the number of themes must be at least 1")]
+    ZeroThemes,
+    #[error("keywords per theme must be between 1 and {MAX_KEYWORDS} (got {0})")]
+    Keywords(usize),
+    #[error("a dense group needs at least 1 neighbour per paragraph (min_points is 0)")]
+    ZeroMinPoints,
+}
+
+/// Parameters that passed [`ParamGuard::check`]: what [`super::ThemeModel::fit`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidThemeParams {
+    count: ThemeCount,
+    method: Method,
+    seed: u64,
+    keywords: usize,
+    min_points: usize,
+}
+
+impl ValidThemeParams {
+    pub fn count(&self) -> ThemeCount {
+        self.count
+    }
+    pub fn method(&self) -> Method {
+        self.method
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    pub fn keywords(&self) -> usize {
+        self.keywords
+    }
+    pub fn min_points(&self) -> usize {
+        self.min_points
+    }
+}
+
+/// Parameters of a theme fit, built with chained setters and checked with
+/// [`ParamGuard::check`]:
+///
+/// ```
+/// use themescope::ParamGuard;
+/// use themescope::themes::{Method, ThemeCount, ThemeParams};
+///
+/// let params = ThemeParams::new().count(ThemeCount::Fixed(4)).method(Method::KMeans).check()?;
+/// assert_eq!(params.count(), ThemeCount::Fixed(4));
+/// assert!(ThemeParams::new().keywords(0).check().is_err());
+/// # Ok::<(), themescope::themes::ParamError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThemeParams(ValidThemeParams);
+
+impl Default for ThemeParams {
+    fn default() -> Self {
+        Self(ValidThemeParams {
+            count: ThemeCount::Auto,
+            method: Method::KMeans,
+            seed: DEFAULT_SEED,
+            keywords: DEFAULT_KEYWORDS,
+            min_points: DEFAULT_MIN_POINTS,
+        })
+    }
+}
+
+impl ThemeParams {
+    /// k chosen automatically, k-means, the default seed and keyword count.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn count(mut self, count: ThemeCount) -> Self {
+        self.0.count = count;
+        self
+    }
+    pub fn method(mut self, method: Method) -> Self {
+        self.0.method = method;
+        self
+    }
+    /// Seed of the Ward tree's sample: the same input and seed give the same themes.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+    /// Keywords per theme (the label comes first).
+    pub fn keywords(mut self, keywords: usize) -> Self {
+        self.0.keywords = keywords;
+        self
+    }
+    /// For the density method: neighbours a paragraph needs to be in a dense group.
+    pub fn min_points(mut self, min_points: usize) -> Self {
+        self.0.min_points = min_points;
+        self
+    }
+}
+
+impl ParamGuard for ThemeParams {
+    type Checked = ValidThemeParams;
+    type Error = ParamError;
+
+    fn check_ref(&self) -> Result<&ValidThemeParams, ParamError> {
+        let p = &self.0;
+        if p.count == ThemeCount::Fixed(0) {
+            return Err(ParamError::ZeroThemes);
+        }
+        if !(1..=MAX_KEYWORDS).contains(&p.keywords) {
+            return Err(ParamError::Keywords(p.keywords));
+        }
+        if p.min_points == 0 {
+            return Err(ParamError::ZeroMinPoints);
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<ValidThemeParams, ParamError> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
