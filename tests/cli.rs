@@ -18,14 +18,8 @@ impl Run {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_themescope"));
-        cmd.current_dir(project_dir())
-            .env("THEMESCOPE_HOME", self.home.path())
-            .env_remove("THEMESCOPE_MODEL")
-            .arg("--model")
-            .arg(&real_model().path)
-            .args(args)
-            .stdin(Stdio::null());
+        let mut cmd = themescope_with_real_model(self.home.path());
+        cmd.args(args);
         cmd
     }
 

@@ -78,7 +78,7 @@ fn batch_result_equals_single_result_in_input_order() {
             ..EmbedOptions::default()
         },
     );
-    let batch = e.embed(&TEXTS, &mut |_, _| {}).unwrap();
+    let batch = e.embed(&TEXTS).unwrap();
     assert_eq!(batch.vectors.nrows(), TEXTS.len());
     for (i, text) in TEXTS.iter().enumerate() {
         let alone = e.embed_one(text).unwrap();
@@ -86,7 +86,7 @@ fn batch_result_equals_single_result_in_input_order() {
         assert!(c > 0.99999, "text {i}: batch vs alone cosine {c}");
     }
     let reversed: Vec<&str> = TEXTS.iter().rev().copied().collect();
-    let back = e.embed(&reversed, &mut |_, _| {}).unwrap();
+    let back = e.embed(&reversed).unwrap();
     for i in 0..TEXTS.len() {
         let c = cosine(
             batch.vectors.row(i).as_slice().unwrap(),
@@ -117,11 +117,11 @@ fn long_texts_are_windowed_by_default_and_cut_with_truncate() {
             long_text: LongText::Truncate,
         },
     );
-    let w = windowed.embed(&[long, "war"], &mut |_, _| {}).unwrap();
+    let w = windowed.embed(&[long, "war"]).unwrap();
     assert_eq!(w.stats.long_texts, 1);
     // 17 word pieces, windows of 6 overlapping by 2: 0..6, 4..10, 8..14, 12..17; plus "war".
     assert_eq!(w.stats.sequences, 5, "{:?}", w.stats);
-    let t = truncating.embed(&[long, "war"], &mut |_, _| {}).unwrap();
+    let t = truncating.embed(&[long, "war"]).unwrap();
     assert_eq!((t.stats.long_texts, t.stats.sequences), (1, 2));
     // Truncation keeps the first 6 word pieces: the same as embedding them alone.
     let head = truncating
@@ -142,7 +142,7 @@ fn progress_counts_every_sequence() {
         },
     );
     let mut calls = Vec::new();
-    e.embed(&TEXTS, &mut |done, total| calls.push((done, total)))
+    e.embed_with_progress(&TEXTS, &mut |done, total| calls.push((done, total)))
         .unwrap();
     assert_eq!(calls.last(), Some(&(5, 5)));
     // Batches run side by side, one per thread: a call per round of them.

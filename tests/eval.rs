@@ -4,27 +4,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
 fn eval(home: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_themescope"))
-        .env("THEMESCOPE_HOME", home)
-        .arg("--model")
-        .arg(&real_model().path)
-        .arg("eval")
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    Outcome::of(
+        themescope_with_real_model(home)
+            .arg("eval")
+            .args(args)
+            .arg("--json"),
+    )
+    .ok()
+    .json()
 }
 
 fn write(dir: &Path, name: &str, lines: &[String]) -> String {
@@ -165,11 +156,9 @@ fn clustering_reports_themes_auto_and_baseline() {
 
 #[test]
 fn stsb_test_reproduces_the_published_spearman() {
-    let file = shared_dir().join("eval/stsb/test.jsonl");
-    if !file.is_file() {
-        eprintln!("skipped: {} is not here", file.display());
+    let Some(file) = shared_or_skip("eval/stsb/test.jsonl") else {
         return;
-    }
+    };
     let home = tempfile::tempdir().unwrap();
     let result = eval(home.path(), &["sts", file.to_str().unwrap(), "--truncate"]);
     let spearman = result["spearman"].as_f64().unwrap();

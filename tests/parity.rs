@@ -16,7 +16,7 @@ fn read_npy(path: &std::path::Path) -> Array2<f32> {
 
 fn check(texts: &[String], reference: &Array2<f32>, what: &str) {
     let embedder = real_embedder(LongText::Truncate);
-    let got = embedder.embed(texts, &mut |_, _| {}).unwrap().vectors;
+    let got = embedder.embed(texts).unwrap().vectors;
     let (min, at) = min_row_cosine(&got, reference);
     eprintln!(
         "{what}: {} texts, min cosine {min:.8} (text {at})",
@@ -47,11 +47,10 @@ fn parity_with_committed_fixture() {
 /// Every corpus line and every bench text against ../shared/reference (2,083 texts).
 #[test]
 fn parity_with_shared_reference() {
-    let shared = shared_dir();
-    if !shared.join("reference").is_dir() {
-        eprintln!("skipped: ../shared/reference is not here");
+    let Some(reference) = shared_or_skip("reference") else {
         return;
-    }
+    };
+    let shared = reference.parent().unwrap();
     let seed: Vec<String> = read_jsonl(&shared.join("reference/seed_paragraphs.jsonl"))
         .iter()
         .map(|v| v["text"].as_str().unwrap().to_string())

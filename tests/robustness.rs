@@ -23,52 +23,6 @@ struct Sandbox {
     home: tempfile::TempDir,
 }
 
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "failed: {}", self.stderr);
-        self
-    }
-
-    /// Exit `code`, and the error in one line, the last on stderr (a run summary may come
-    /// before it), containing every one of `needles`.
-    fn fails(self, code: i32, needles: &[&str]) -> Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {}\nstderr: {}",
-            self.stdout,
-            self.stderr
-        );
-        let lines: Vec<&str> = self.stderr.trim_end().lines().collect();
-        let errors: Vec<&&str> = lines
-            .iter()
-            .filter(|l| l.starts_with("themescope: error: "))
-            .collect();
-        assert_eq!(errors.len(), 1, "one error line: {}", self.stderr);
-        assert_eq!(
-            Some(*errors[0]),
-            lines.last().copied(),
-            "nothing after the error: {}",
-            self.stderr
-        );
-        for needle in needles {
-            assert!(
-                errors[0].contains(needle),
-                "{needle:?} missing from: {}",
-                self.stderr
-            );
-        }
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-}
-
 impl Sandbox {
     fn new() -> Self {
         Self {
@@ -95,10 +49,8 @@ impl Sandbox {
     }
 
     fn command_with_model(&self, model: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_themescope"));
+        let mut cmd = themescope(self.home.path());
         cmd.current_dir(self.dir.path())
-            .env("THEMESCOPE_HOME", self.home.path())
-            .env_remove("THEMESCOPE_MODEL")
             .arg("--model")
             .arg(model)
             .args(args.iter().map(|a| project_path(a)))
@@ -135,11 +87,7 @@ impl Sandbox {
 }
 
 fn outcome(out: std::process::Output) -> Outcome {
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    out.into()
 }
 
 /// `data/...` arguments point into the project; everything else is passed as is.
@@ -597,11 +545,7 @@ fn model_truncated_or_bit_flipped_weights_in_the_store_fail_the_checksum() {
     std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
     std::fs::rename(model_copy(&sb), &stored).unwrap();
     let run = |sb: &Sandbox| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_themescope"));
-        cmd.env("THEMESCOPE_HOME", sb.home.path())
-            .env_remove("THEMESCOPE_MODEL")
-            .args(["similarity", "peace talks", "a ceasefire"]);
-        outcome(cmd.output().unwrap())
+        Outcome::of(themescope(sb.home.path()).args(["similarity", "peace talks", "a ceasefire"]))
     };
     run(&sb).ok();
 
@@ -669,8 +613,7 @@ fn hub_cache(files_from: &Path) -> tempfile::TempDir {
 }
 
 fn fetch(home: &Path, hf_home: &Path) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_themescope"))
-        .env("THEMESCOPE_HOME", home)
+    let out = themescope(home)
         .env("HF_HOME", hf_home)
         .env("HF_HUB_OFFLINE", "1")
         .env("THEMESCOPE_PYTHON", "/no/such/python3")
@@ -1072,7 +1015,7 @@ fn interrupt_keeps_the_vectors_of_finished_slices_in_the_cache() {
         "the first slice was stored before the interrupt"
     );
     assert_eq!(stats.misses, 3000 - 2048);
-    let fresh = embedder.embed(&texts, &mut |_, _| {}).unwrap().vectors;
+    let fresh = embedder.embed(&texts).unwrap().vectors;
     let (min, _) = min_row_cosine(&vectors, &fresh);
     assert!(min > 0.99999, "{min}");
 }

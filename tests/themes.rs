@@ -4,11 +4,11 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 
 use common::*;
 use ndarray::Array2;
-use themescope::themes::{Method, ThemeCount, ThemeModel, ThemeParams};
+use themescope::themes::{Method, ParamError, ThemeCount, ThemeError, ThemeModel, ThemeParams};
+use themescope::ParamGuard;
 
 /// Splitmix-style generator, so the data is the same on every run.
 fn noise(seed: &mut u64) -> f32 {
@@ -84,13 +84,8 @@ fn members_by_truth(model: &ThemeModel, truth: &[usize]) -> Vec<HashSet<usize>> 
 fn known_groups_are_found_and_named_from_their_text() {
     let (vectors, texts, truth) = generated();
     for count in [ThemeCount::Fixed(3), ThemeCount::Auto] {
-        let params = ThemeParams {
-            count,
-            ..ThemeParams::default()
-        }
-        .check(36)
-        .unwrap();
-        let model = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+        let params = ThemeParams::new().count(count).check().unwrap();
+        let model = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
         assert_eq!(model.themes.len(), 3, "{count:?}");
         for (theme, groups) in model.themes.iter().zip(members_by_truth(&model, &truth)) {
             assert_eq!(groups.len(), 1, "a theme holds one group");
@@ -115,9 +110,9 @@ fn known_groups_are_found_and_named_from_their_text() {
 #[test]
 fn fitting_is_deterministic_and_assign_places_new_vectors() {
     let (vectors, texts, _) = generated();
-    let params = ThemeParams::default().check(36).unwrap();
-    let a = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
-    let b = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+    let params = ThemeParams::new().check().unwrap();
+    let a = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
+    let b = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
     assert_eq!(a.themes, b.themes);
     assert_eq!(a.centroids, b.centroids);
 
@@ -142,43 +137,58 @@ fn density_leaves_strays_out() {
         texts.push(format!("A stray remark number {i} about the weather."));
     }
     let vectors = Array2::from_shape_vec((39, 24), rows).unwrap();
-    let params = ThemeParams {
-        method: Method::Density,
-        ..ThemeParams::default()
-    }
-    .check(39)
-    .unwrap();
-    let model = ThemeModel::fit(vectors.view(), &texts, params, None).unwrap();
+    let params = ThemeParams::new().method(Method::Density).check().unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
     assert_eq!(model.themes.len(), 3);
     assert_eq!(model.outliers, vec![36, 37, 38]);
 }
 
 #[test]
 fn impossible_parameters_are_refused() {
-    let k = |k| ThemeParams {
-        count: ThemeCount::Fixed(k),
-        ..ThemeParams::default()
-    };
-    assert!(k(0)
-        .check(10)
-        .unwrap_err()
-        .to_string()
-        .contains("at least 1"));
-    assert!(k(11)
-        .check(10)
-        .unwrap_err()
-        .to_string()
-        .contains("more than the 10 paragraphs"));
-    assert!(ThemeParams::default().check(0).is_err());
-    assert!(k(10).check(10).is_ok());
+    let k = |k| ThemeParams::new().count(ThemeCount::Fixed(k));
+    assert_eq!(k(0).check().unwrap_err(), ParamError::ZeroThemes);
+    assert_eq!(
+        ThemeParams::new().keywords(51).check().unwrap_err(),
+        ParamError::Keywords(51)
+    );
+    assert_eq!(
+        ThemeParams::new().min_points(0).check_ref().unwrap_err(),
+        ParamError::ZeroMinPoints
+    );
+    let ten = k(10).check().unwrap();
+    assert!(ten.fits(10).is_ok());
+    assert!(matches!(
+        ten.fits(9),
+        Err(ThemeError::TooManyThemes {
+            k: 10,
+            paragraphs: 9
+        })
+    ));
+    assert!(matches!(
+        ThemeParams::new().check().unwrap().fits(0),
+        Err(ThemeError::NoParagraphs)
+    ));
+    let (vectors, texts, _) = generated();
+    let too_many = ThemeModel::fit(vectors.view(), &texts, &k(37).check().unwrap(), None);
+    assert!(matches!(
+        too_many,
+        Err(ThemeError::TooManyThemes {
+            k: 37,
+            paragraphs: 36
+        })
+    ));
+    let mismatched = ThemeModel::fit(vectors.view(), &texts[..35], &ten, None);
+    assert!(matches!(
+        mismatched,
+        Err(ThemeError::TextsAndVectors {
+            texts: 35,
+            vectors: 36
+        })
+    ));
 }
 
 fn themes_cli(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_themescope"))
-        .current_dir(project_dir())
-        .env("THEMESCOPE_HOME", home)
-        .arg("--model")
-        .arg(&real_model().path)
+    themescope_with_real_model(home)
         .arg("themes")
         .args(args)
         .output()
@@ -407,14 +417,9 @@ fn new_paragraphs_are_placed_into_fitted_themes() {
     )
     .unwrap();
     let embedder = real_embedder(themescope::embed::LongText::default());
-    let vectors = embedder
-        .embed(&corpus.texts(), &mut |_, _| {})
-        .unwrap()
-        .vectors;
-    let params = ThemeParams::default()
-        .check(corpus.paragraphs.len())
-        .unwrap();
-    let model = ThemeModel::fit(vectors.view(), &corpus.texts(), params, Some(&embedder)).unwrap();
+    let vectors = embedder.embed(&corpus.texts()).unwrap().vectors;
+    let params = ThemeParams::new().check().unwrap();
+    let model = ThemeModel::fit(vectors.view(), &corpus.texts(), &params, Some(&embedder)).unwrap();
     let theme_of = |suffix: &str| {
         let row = corpus
             .paragraphs
@@ -428,10 +433,7 @@ fn new_paragraphs_are_placed_into_fitted_themes() {
             .unwrap()
     };
     let new = embedder
-        .embed(
-            &["Kyiv must not receive only vague security guarantees if it cannot join NATO."],
-            &mut |_, _| {},
-        )
+        .embed(&["Kyiv must not receive only vague security guarantees if it cannot join NATO."])
         .unwrap()
         .vectors;
     let placed = model.assign(new.view());

@@ -1,7 +1,11 @@
 //! Shared helpers: the real model from the store, reference data, and a tiny model.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod tiny;
+
+#[allow(unused_imports)]
+pub use cli::{themescope, themescope_with_real_model, Outcome};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -32,6 +36,23 @@ pub fn real_embedder(long_text: LongText) -> Embedder {
 /// `../shared` beside the project root, where the reference data lives.
 pub fn shared_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// `relative` under ../shared, or None when it is missing outside CI (the test then says it
+/// skipped). Under `CI=true` a missing file fails the test: CI always has ../shared beside the
+/// clone, and a check that silently passes there would guard nothing.
+pub fn shared_or_skip(relative: &str) -> Option<PathBuf> {
+    let path = shared_dir().join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing, and CI=true: ../shared must sit beside the project",
+        path.display()
+    );
+    eprintln!("skipped: {} is not here", path.display());
+    None
 }
 
 pub fn project_dir() -> PathBuf {
