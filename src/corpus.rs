@@ -98,9 +98,33 @@ pub struct Corpus {
     /// Files read, in order.
     pub documents: Vec<String>,
     /// Things worth telling the user that did not stop the load (binary files, bad UTF-8).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Every id given out, kept and skipped, so that no two paragraphs share one.
     ids: HashSet<String>,
+}
+
+/// Something in the inputs that did not stop the load but changed what was read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Warning {
+    #[error("skipped {doc}: binary file (contains NUL bytes)")]
+    Binary { doc: String },
+    #[error("{doc}:{line}: invalid UTF-8, replaced with U+FFFD")]
+    InvalidUtf8 { doc: String, line: usize },
+    /// Longer than [`CorpusOptions::max_chars`]: a runaway paragraph would take hours.
+    #[error("{doc}:{line}: paragraph of {chars} characters cut to {limit}")]
+    Cut {
+        doc: String,
+        line: usize,
+        chars: usize,
+        limit: usize,
+    },
+    #[error("{doc}:{line}: id \"{id}\" is already used; this paragraph is {fallback}")]
+    DuplicateId {
+        doc: String,
+        line: usize,
+        id: String,
+        fallback: String,
+    },
 }
 
 /// How a document's text is read.
@@ -164,8 +188,9 @@ impl Corpus {
         options: CorpusOptions,
     ) -> Result<(), CorpusError> {
         if bytes[..bytes.len().min(8192)].contains(&0) {
-            self.warnings
-                .push(format!("skipped {doc}: binary file (contains NUL bytes)"));
+            self.warnings.push(Warning::Binary {
+                doc: doc.to_string(),
+            });
             return Ok(());
         }
         let text = match std::str::from_utf8(bytes) {
@@ -176,8 +201,10 @@ impl Corpus {
                     .filter(|&&b| b == b'\n')
                     .count()
                     + 1;
-                self.warnings
-                    .push(format!("{doc}:{line}: invalid UTF-8, replaced with U+FFFD"));
+                self.warnings.push(Warning::InvalidUtf8 {
+                    doc: doc.to_string(),
+                    line,
+                });
                 String::from_utf8_lossy(bytes)
             }
         };
@@ -200,21 +227,23 @@ impl Corpus {
         let limit = options.max_chars.max(1);
         for (index, mut p) in raw.into_iter().enumerate() {
             if let Some((cut, _)) = p.text.char_indices().nth(limit) {
-                self.warnings.push(format!(
-                    "{doc}:{}: paragraph of {} characters cut to {limit} (--max-chars)",
-                    p.line,
-                    p.text.chars().count(),
-                ));
+                self.warnings.push(Warning::Cut {
+                    doc: doc.to_string(),
+                    line: p.line,
+                    chars: p.text.chars().count(),
+                    limit,
+                });
                 p.text.truncate(cut);
             }
             if !self.ids.insert(p.id.clone()) {
                 let fallback = format!("{doc}:{}", p.line);
-                self.warnings.push(format!(
-                    "{doc}:{}: id \"{}\" is already used; this paragraph is {fallback}",
-                    p.line, p.id
-                ));
                 self.ids.insert(fallback.clone());
-                p.id = fallback;
+                self.warnings.push(Warning::DuplicateId {
+                    doc: doc.to_string(),
+                    line: p.line,
+                    id: std::mem::replace(&mut p.id, fallback.clone()),
+                    fallback,
+                });
             }
             let record = format == DocFormat::Jsonl;
             let kind = if record && options.keep_records {

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use themescope::corpus::{Corpus, CorpusOptions};
+use themescope::corpus::{Corpus, CorpusOptions, Warning};
 use themescope::index::Index;
 use themescope::progress::bar;
 use themescope::report::count;
@@ -129,7 +129,11 @@ pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result
     let corpus = Corpus::load(&args.inputs, options)?;
     if !quiet {
         for warning in &corpus.warnings {
-            eprintln!("themescope: warning: {warning}");
+            let flag = match warning {
+                Warning::Cut { .. } => " (--max-chars)",
+                _ => "",
+            };
+            eprintln!("themescope: warning: {warning}{flag}");
         }
     }
     if corpus.paragraphs.is_empty() {
