@@ -191,7 +191,7 @@ fn hint(e: &anyhow::Error) -> Option<String> {
         (Some(ModelError::Checksum { name, .. } | ModelError::NotInStore { name, .. }), _) => {
             Some(format!("run `themescope model fetch --force {name}` to fetch it again"))
         }
-        (Some(ModelError::Unknown(_) | ModelError::Fetch { .. }), _) => {
+        (Some(ModelError::Unknown(_) | ModelError::Unreachable { .. } | ModelError::NoFetch { .. }), _) => {
             Some("or pass --model DIR with a model directory on disk".into())
         }
         (_, Some(ThemeError::NoDenseGroups)) => Some("try --method kmeans".into()),

