@@ -241,83 +241,32 @@ impl ThemeModel {
             });
         }
         params.fits(n)?;
-        let (labels, selection, radius) = match (params.method(), params.count()) {
-            (Method::KMeans, ThemeCount::Fixed(k)) => {
-                let tree = cluster::WardTree::new(vectors, params.seed());
-                (cluster::kmeans(vectors, k, &tree)?, None, None)
-            }
-            (Method::KMeans, ThemeCount::Auto) => {
-                let tree = cluster::WardTree::new(vectors, params.seed());
-                let (labels, selection) = choose_k(vectors, &tree)?;
-                (labels, selection, None)
-            }
-            (Method::Density, _) => {
-                let (labels, radius) = cluster::density(vectors, params.min_points())?;
-                (labels, None, Some(radius))
-            }
-        };
+        let (labels, selection, radius) = group(vectors, params)?;
         let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
         if k == 0 {
             return Err(ThemeError::NoDenseGroups);
         }
-
         let centroids = centroids_of(vectors, &labels, k);
+        let members = members_of(vectors, &labels, &centroids);
+
         // Labels are scored in a space centred on the corpus mean: what every paragraph shares
         // (the corpus's subject) then pulls no phrase towards any theme.
         let mean = vectors.mean_axis(Axis(0)).expect("n > 0, checked");
         let centred_centroids = centroids_of(centre(vectors, mean.view()).view(), &labels, k);
         let text_refs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-        let central: Vec<Vec<usize>> = (0..k)
-            .map(|c| {
-                let mut rows: Vec<(f32, usize)> = labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| **l == Some(c))
-                    .map(|(row, _)| (vectors.row(row).dot(&centroids.row(c)), row))
-                    .collect();
-                rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                rows.into_iter()
-                    .take(CENTRAL_PARAGRAPHS)
-                    .map(|(_, row)| row)
-                    .collect()
-            })
+        let central: Vec<Vec<usize>> = members
+            .iter()
+            .map(|m| m.iter().take(CENTRAL_PARAGRAPHS).map(|m| m.row).collect())
             .collect();
         let candidates = label::candidates(&text_refs, &labels, &central, k, CANDIDATES_PER_THEME);
         let phrase_vectors = match phrases {
-            Some(embedder) => {
-                let all: Vec<String> = candidates
-                    .per_class
-                    .iter()
-                    .flat_map(|c| c.iter().map(|c| c.shown.clone()))
-                    .collect();
-                let vectors = centre(embedder.embed_phrases(&all)?.view(), mean.view());
-                let mut offset = 0;
-                let mut per_class = Vec::new();
-                for class in &candidates.per_class {
-                    per_class.push(Some(
-                        vectors
-                            .slice(ndarray::s![offset..offset + class.len(), ..])
-                            .to_owned(),
-                    ));
-                    offset += class.len();
-                }
-                per_class
-            }
+            Some(embedder) => embed_candidates(embedder, &candidates, mean.view())?,
             None => vec![None; k],
         };
-
-        let mut themes: Vec<Theme> = (0..k)
-            .map(|c| {
-                let mut members: Vec<Member> = labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, l)| **l == Some(c))
-                    .map(|(row, _)| Member {
-                        row,
-                        score: vectors.row(row).dot(&centroids.row(c)),
-                    })
-                    .collect();
-                members.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+        let themes: Vec<Theme> = members
+            .into_iter()
+            .enumerate()
+            .map(|(c, members)| {
                 let naming = label::select(
                     &candidates.per_class[c],
                     phrase_vectors[c].as_ref(),
@@ -326,33 +275,18 @@ impl ThemeModel {
                     params.keywords(),
                     DIVERSITY,
                 );
-                let label = if naming.label.is_empty() {
-                    format!("theme {}", c + 1)
-                } else {
-                    naming.label
-                };
                 Theme {
-                    label,
+                    label: if naming.label.is_empty() {
+                        format!("theme {}", c + 1)
+                    } else {
+                        naming.label
+                    },
                     keywords: naming.keywords,
                     members,
                 }
             })
             .collect();
-
-        // Largest theme first; equal sizes by their most central paragraph's row.
-        let mut order: Vec<usize> = (0..k).collect();
-        order.sort_by_key(|&c| {
-            (
-                std::cmp::Reverse(themes[c].members.len()),
-                themes[c].members[0].row,
-            )
-        });
-        let centroids = centroids.select(Axis(0), &order);
-        let mut taken: Vec<Option<Theme>> = themes.drain(..).map(Some).collect();
-        let themes = order
-            .iter()
-            .map(|&c| taken[c].take().expect("each once"))
-            .collect();
+        let (themes, centroids) = largest_first(themes, centroids);
         let outliers = labels
             .iter()
             .enumerate()
@@ -383,6 +317,90 @@ impl ThemeModel {
             })
             .collect()
     }
+}
+
+/// The groups (a label per row, `None` for outliers), with how k or the radius was chosen.
+type Grouping = (cluster::Labels, Option<KSelection>, Option<f32>);
+
+fn group(vectors: ArrayView2<f32>, params: &ValidThemeParams) -> Result<Grouping, ThemeError> {
+    Ok(match (params.method(), params.count()) {
+        (Method::KMeans, ThemeCount::Fixed(k)) => {
+            let tree = cluster::WardTree::new(vectors, params.seed());
+            (cluster::kmeans(vectors, k, &tree)?, None, None)
+        }
+        (Method::KMeans, ThemeCount::Auto) => {
+            let tree = cluster::WardTree::new(vectors, params.seed());
+            let (labels, selection) = choose_k(vectors, &tree)?;
+            (labels, selection, None)
+        }
+        (Method::Density, _) => {
+            let (labels, radius) = cluster::density(vectors, params.min_points())?;
+            (labels, None, Some(radius))
+        }
+    })
+}
+
+/// Each group's rows with their cosine to its centroid, most central first (ties by row).
+fn members_of(
+    vectors: ArrayView2<f32>,
+    labels: &[Option<usize>],
+    centroids: &Array2<f32>,
+) -> Vec<Vec<Member>> {
+    let mut members = vec![Vec::new(); centroids.nrows()];
+    for (row, label) in labels.iter().enumerate() {
+        if let Some(c) = *label {
+            let score = vectors.row(row).dot(&centroids.row(c));
+            members[c].push(Member { row, score });
+        }
+    }
+    for group in &mut members {
+        group.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    }
+    members
+}
+
+/// Every theme's label candidates embedded in one call, centred like the centroids, split back
+/// per theme.
+fn embed_candidates(
+    embedder: &dyn PhraseEmbedder,
+    candidates: &label::Candidates,
+    mean: ndarray::ArrayView1<f32>,
+) -> Result<Vec<Option<Array2<f32>>>, ThemeError> {
+    let all: Vec<String> = candidates
+        .per_class
+        .iter()
+        .flat_map(|c| c.iter().map(|c| c.shown.clone()))
+        .collect();
+    let vectors = centre(embedder.embed_phrases(&all)?.view(), mean);
+    let mut offset = 0;
+    Ok(candidates
+        .per_class
+        .iter()
+        .map(|class| {
+            let rows = vectors.slice(ndarray::s![offset..offset + class.len(), ..]);
+            offset += class.len();
+            Some(rows.to_owned())
+        })
+        .collect())
+}
+
+/// Largest theme first; equal sizes by their most central paragraph's row. The centroids'
+/// rows follow their themes.
+fn largest_first(themes: Vec<Theme>, centroids: Array2<f32>) -> (Vec<Theme>, Array2<f32>) {
+    let mut order: Vec<usize> = (0..themes.len()).collect();
+    order.sort_by_key(|&c| {
+        (
+            std::cmp::Reverse(themes[c].members.len()),
+            themes[c].members[0].row,
+        )
+    });
+    let centroids = centroids.select(Axis(0), &order);
+    let mut taken: Vec<Option<Theme>> = themes.into_iter().map(Some).collect();
+    let themes = order
+        .iter()
+        .map(|&c| taken[c].take().expect("each once"))
+        .collect();
+    (themes, centroids)
 }
 
 /// Each row minus `mean`, scaled back to unit length.
