@@ -220,3 +220,67 @@ fn similarity_of_two_texts_and_of_documents() {
         );
     }
 }
+
+#[test]
+fn embed_writes_one_row_per_jsonl_record_in_order() {
+    let run = Run::new();
+    let dir = tempfile::tempdir().unwrap();
+    let records = [
+        "READ MORE: NATO allies met in Brussels on Wednesday to agree how Europe would back Ukraine after a ceasefire.",
+        "Advertisement",
+        "Too short.",
+        "Rutte said the alliance would handle any NATO issue separately.",
+    ];
+    let input = dir.path().join("passages.jsonl");
+    let lines: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(i, text)| serde_json::json!({ "id": format!("r{i}"), "text": text }).to_string())
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let npy = dir.path().join("v.npy");
+    run.ok(&[
+        "embed",
+        input.to_str().unwrap(),
+        "-o",
+        npy.to_str().unwrap(),
+    ]);
+    let matrix: ndarray::Array2<f32> =
+        ndarray_npy::ReadNpyExt::read_npy(std::fs::File::open(&npy).unwrap()).unwrap();
+    assert_eq!(matrix.nrows(), records.len(), "one row per record");
+    let sidecar = std::fs::read_to_string(dir.path().join("v.ids.jsonl")).unwrap();
+    assert_eq!(
+        ids(&format!(
+            "[{}]",
+            sidecar.lines().collect::<Vec<_>>().join(",")
+        )),
+        ["r0", "r1", "r2", "r3"]
+    );
+    // Each row is its record's text as given, marker and all.
+    let embedder = real_embedder(themescope::embed::LongText::default());
+    for (row, text) in records.iter().enumerate() {
+        let expected = embedder.embed_one(text).unwrap();
+        let got = matrix.row(row).to_vec();
+        assert!(
+            themescope::embed::cosine(&got, &expected) > 0.99999,
+            "row {row}"
+        );
+    }
+
+    // Search filters records like text paragraphs, strips the marker, and says so.
+    let (out, err) = run.ok(&[
+        "nearest",
+        "Europe backs Ukraine",
+        input.to_str().unwrap(),
+        "-k",
+        "1",
+    ]);
+    assert!(
+        err.contains("2 paragraphs") && err.contains("2 skipped"),
+        "{err}"
+    );
+    assert!(
+        out.contains("NATO allies met in Brussels") && !out.contains("READ MORE"),
+        "{out}"
+    );
+}
