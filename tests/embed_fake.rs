@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use common::tiny::tiny_tokenizer;
 use themescope::embed::{
     Backend, EmbedError, EmbedOptions, Embedder, LongText, PackedBatch, Pooling, SentenceSpec,
+    TokenStyle,
 };
 
 /// Returns, for each sequence, [its first word's id, its length, the sum of its ids]: enough to
@@ -54,6 +55,7 @@ const SPEC: SentenceSpec = SentenceSpec {
     max_seq_length: 8,
     pooling: Pooling::Mean,
     normalize: false,
+    tokens: TokenStyle::Special,
 };
 
 impl Backend for Shared {
@@ -69,6 +71,14 @@ impl Backend for Shared {
 struct Shared(Arc<Recorder>);
 
 fn embedder(batch_size: usize, long_text: LongText) -> (Embedder, Arc<Recorder>) {
+    embedder_with(SPEC, batch_size, long_text)
+}
+
+fn embedder_with(
+    spec: SentenceSpec,
+    batch_size: usize,
+    long_text: LongText,
+) -> (Embedder, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let options = EmbedOptions {
         batch_size,
@@ -77,7 +87,7 @@ fn embedder(batch_size: usize, long_text: LongText) -> (Embedder, Arc<Recorder>)
     let embedder = Embedder::new(
         tiny_tokenizer(),
         Box::new(Shared(recorder.clone())),
-        SPEC,
+        spec,
         options,
     )
     .unwrap();
@@ -180,4 +190,35 @@ fn a_batch_stops_at_the_token_budget() {
         let tokens: usize = batch.iter().map(Vec::len).sum();
         assert!(tokens <= 2048, "{tokens} tokens in one batch");
     }
+}
+
+#[test]
+fn plain_sequences_have_no_special_tokens_and_no_unknown_pieces() {
+    let spec = SentenceSpec {
+        tokens: TokenStyle::Plain,
+        ..SPEC
+    };
+    let (scheduler, recorder) = embedder_with(spec, 32, LongText::Window { overlap: 2 });
+    // 12 known words and one unknown: windows of 8 with an overlap of 2.
+    let text = "zebra nato alliance ukraine peace talks security guarantees a of and to in";
+    scheduler.embed(&[text]).unwrap();
+    let mut windows: Vec<Vec<u32>> = recorder.batches.lock().unwrap().concat();
+    windows.sort_by_key(|w| w[0]);
+    let unknown = common::tiny::WORDS
+        .iter()
+        .position(|w| *w == "[UNK]")
+        .unwrap() as u32;
+    let all: Vec<u32> = windows.concat();
+    assert!(
+        !all.contains(&unknown) && !all.contains(&2) && !all.contains(&3),
+        "{windows:?}"
+    );
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert_eq!(windows[0].len(), 8);
+    assert_eq!(windows[0][6..], windows[1][..2], "the overlap");
+    assert_eq!(
+        windows[0].len() + windows[1].len() - 2,
+        12,
+        "every known word once"
+    );
 }

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod bert;
 mod pointwise;
+mod static_model;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,10 +16,11 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
-pub use crate::model::files::{Pooling, SentenceSpec};
-use crate::model::ModelDir;
+pub use crate::model::files::{Pooling, SentenceSpec, TokenStyle};
+use crate::model::{Architecture, ModelDir};
 pub use backend::{Backend, PackedBatch};
 pub use bert::{BertModel, CandleBert};
+pub use static_model::StaticModel;
 
 /// Errors of tokenization and the forward pass.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,8 @@ pub struct Embedded {
 /// Turns texts into vectors the way sentence-transformers does for the same model.
 pub struct Embedder {
     tokenizer: Tokenizer,
+    /// The tokenizer's unknown token, dropped from plain (static-model) sequences.
+    unknown: Option<u32>,
     backend: Box<dyn Backend>,
     spec: SentenceSpec,
     options: EmbedOptions,
@@ -184,8 +188,12 @@ impl Embedder {
                 path: tokenizer_path.display().to_string(),
                 message: e.to_string(),
             })?;
-        let backend = CandleBert::load(&model.path.join("model.safetensors"), &model.config)?;
-        Self::new(tokenizer, Box::new(backend), model.spec, options)
+        let weights = model.path.join("model.safetensors");
+        let backend: Box<dyn Backend> = match &model.architecture {
+            Architecture::Bert(config) => Box::new(CandleBert::load(&weights, config)?),
+            Architecture::Static { .. } => Box::new(StaticModel::load(&weights)?),
+        };
+        Self::new(tokenizer, backend, model.spec, options)
     }
 
     /// Puts together a tokenizer and a backend; the tokenizer's own truncation and padding
@@ -202,7 +210,9 @@ impl Embedder {
             .with_truncation(None)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         tokenizer.with_padding(None);
+        let unknown = unknown_token(&tokenizer);
         Ok(Self {
+            unknown,
             tokenizer,
             backend,
             spec,
@@ -337,6 +347,9 @@ impl Embedder {
             .tokenizer
             .encode_batch(inputs, false)
             .map_err(tokenize_error)?;
+        if self.spec.tokens == TokenStyle::Plain {
+            return Ok(self.plain_sequences(encodings));
+        }
         let special = self
             .tokenizer
             .get_post_processor()
@@ -370,6 +383,55 @@ impl Embedder {
         }
         Ok((sequences, long_texts))
     }
+}
+
+impl Embedder {
+    /// Word-piece ids without special tokens or unknown pieces, cut into windows of
+    /// max_seq_length tokens (or truncated) as for the encoder.
+    fn plain_sequences(&self, encodings: Vec<tokenizers::Encoding>) -> (Vec<Sequence>, usize) {
+        let room = self.spec.max_seq_length.max(1);
+        let overlap = match self.options.long_text {
+            LongText::Window { overlap } => overlap.min(room / 2),
+            LongText::Truncate => 0,
+        };
+        let mut sequences = Vec::with_capacity(encodings.len());
+        let mut long_texts = 0;
+        for (text, encoding) in encodings.iter().enumerate() {
+            let ids: Vec<u32> = encoding
+                .get_ids()
+                .iter()
+                .copied()
+                .filter(|&id| Some(id) != self.unknown)
+                .collect();
+            let mut start = 0;
+            long_texts += usize::from(ids.len() > room);
+            loop {
+                let end = (start + room).min(ids.len());
+                sequences.push(Sequence {
+                    text,
+                    ids: ids[start..end].to_vec(),
+                    type_ids: vec![0; end - start],
+                });
+                if end == ids.len() || self.options.long_text == LongText::Truncate {
+                    break;
+                }
+                start = end - overlap;
+            }
+        }
+        (sequences, long_texts)
+    }
+}
+
+/// The id of the tokenizer's unknown token, for the models that have one.
+pub(crate) fn unknown_token(tokenizer: &Tokenizer) -> Option<u32> {
+    use tokenizers::models::ModelWrapper;
+    let token = match tokenizer.get_model() {
+        ModelWrapper::WordPiece(model) => Some(model.unk_token.clone()),
+        ModelWrapper::BPE(model) => model.get_unk_token().clone(),
+        ModelWrapper::WordLevel(model) => Some(model.unk_token.clone()),
+        ModelWrapper::Unigram(_) => None,
+    }?;
+    tokenizer.token_to_id(&token)
 }
 
 /// Scales a vector to unit length (a zero vector stays zero).

@@ -116,12 +116,116 @@ pub enum Pooling {
     MeanSqrtLen,
 }
 
+/// How a text becomes the token ids a model takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStyle {
+    /// The tokenizer's special tokens around every sequence (`[CLS] … [SEP]`), as a
+    /// transformer encoder was trained.
+    Special,
+    /// Word pieces only, unknown ones dropped: what a static (model2vec) model averages.
+    Plain,
+}
+
 /// What the model's own files say about turning token vectors into a text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentenceSpec {
     pub max_seq_length: usize,
     pub pooling: Pooling,
     pub normalize: bool,
+    pub tokens: TokenStyle,
+}
+
+/// A static model's config.json in model2vec's layout: a table of token vectors, averaged.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct StaticConfig {
+    pub model_type: String,
+    #[serde(default = "static_architectures")]
+    pub architectures: Vec<String>,
+    #[serde(default)]
+    pub tokenizer_name: Option<String>,
+    #[serde(default)]
+    pub apply_pca: Option<serde_json::Value>,
+    #[serde(default)]
+    pub sif_coefficient: Option<f64>,
+    #[serde(default)]
+    pub hidden_dim: Option<usize>,
+    #[serde(default)]
+    pub seq_length: Option<usize>,
+    /// model2vec's own default is no normalisation when the config does not say.
+    #[serde(default)]
+    pub normalize: bool,
+    #[serde(default)]
+    pub pooling: Option<String>,
+    #[serde(default)]
+    pub embedding_dtype: Option<String>,
+}
+
+fn static_architectures() -> Vec<String> {
+    vec!["StaticModel".into()]
+}
+
+/// The `model_type` of a model2vec static model.
+pub const STATIC_MODEL_TYPE: &str = "model2vec";
+
+/// Whether a config.json describes a static model (its `model_type` is "model2vec").
+pub fn is_static(config_text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(default)]
+        model_type: Option<String>,
+    }
+    serde_json::from_str::<Kind>(config_text)
+        .ok()
+        .and_then(|k| k.model_type)
+        .is_some_and(|t| t == STATIC_MODEL_TYPE)
+}
+
+/// A static model's config.json.
+pub fn static_config(text: &str) -> Result<StaticConfig, FileError> {
+    let config: StaticConfig = parse_json(text)?;
+    if let Some(pooling) = config.pooling.as_deref().filter(|p| *p != "mean") {
+        return Err(FileError::Invalid(format!(
+            "pooling \"{pooling}\" is not supported for static models (only \"mean\")"
+        )));
+    }
+    Ok(config)
+}
+
+/// The vocabulary (token ids with a vector) and the dimensions of a static model, read from
+/// its safetensors file's JSON header (the bytes after its 8-byte length): the rows of
+/// `embeddings`, or the length of `mapping` when the vocabulary is quantized.
+pub fn static_shape(header: &str) -> Result<(usize, usize), FileError> {
+    #[derive(Deserialize)]
+    struct Entry {
+        shape: Vec<usize>,
+    }
+    let header: std::collections::BTreeMap<String, serde_json::Value> = parse_json(header)?;
+    let shape = |name: &str| -> Result<Option<Vec<usize>>, FileError> {
+        header
+            .get(name)
+            .map(|entry| {
+                serde_json::from_value::<Entry>(entry.clone())
+                    .map(|e| e.shape)
+                    .map_err(|e| FileError::Parse(format!("tensor \"{name}\": {e}")))
+            })
+            .transpose()
+    };
+    let (rows, dim) = match shape("embeddings")?.as_deref() {
+        Some([rows, dim]) if *rows > 0 && *dim > 0 => (*rows, *dim),
+        Some(other) => {
+            return Err(FileError::Invalid(format!(
+                "tensor \"embeddings\" has shape {other:?}, expected [tokens, dimensions]"
+            )))
+        }
+        None => return Err(FileError::Invalid("no tensor \"embeddings\"".into())),
+    };
+    match shape("mapping")?.as_deref() {
+        None => Ok((rows, dim)),
+        Some([tokens]) => Ok((*tokens, dim)),
+        Some(other) => Err(FileError::Invalid(format!(
+            "tensor \"mapping\" has shape {other:?}, expected [tokens]"
+        ))),
+    }
 }
 
 #[derive(Deserialize)]

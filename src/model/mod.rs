@@ -9,7 +9,7 @@ mod store;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use files::{BertConfig, SentenceSpec};
+use files::{BertConfig, Pooling, SentenceSpec, StaticConfig};
 pub use store::FetchReport;
 pub use store::{known_models, Manifest, ManifestFile, PipSource, Store};
 
@@ -135,9 +135,39 @@ pub struct ModelDir {
     /// Identifies these exact weights: name and revision for store models, path and file
     /// size and time for other directories.
     pub cache_key: String,
-    pub config: BertConfig,
+    pub architecture: Architecture,
     pub spec: SentenceSpec,
 }
+
+/// What computes a model's vectors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Architecture {
+    /// A BERT-family transformer encoder in the sentence-transformers layout.
+    Bert(BertConfig),
+    /// A static model in model2vec's layout: one vector per token, averaged.
+    Static {
+        config: StaticConfig,
+        /// Rows of the token-vector table.
+        tokens: usize,
+        dim: usize,
+    },
+}
+
+impl Architecture {
+    /// "transformer" or "static", for listings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Architecture::Bert(_) => "transformer",
+            Architecture::Static { .. } => "static",
+        }
+    }
+}
+
+/// Tokens a static model averages at most, as model2vec's `encode` does by default.
+pub const STATIC_MAX_TOKENS: usize = 512;
+
+/// Files of a static model directory (model2vec's layout).
+pub const STATIC_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 
 fn read_text(path: &Path) -> Result<String, ModelError> {
     fs::read_to_string(path).map_err(|e| match e.kind() {
@@ -170,10 +200,15 @@ fn read_with<T>(
 }
 
 impl ModelDir {
-    /// Reads a model directory in the sentence-transformers layout.
+    /// Reads a model directory: a transformer in the sentence-transformers layout, or a static
+    /// model in model2vec's (its config.json says `"model_type": "model2vec"`).
     pub fn open(path: &Path) -> Result<Self, ModelError> {
         if !path.is_dir() {
             return Err(ModelError::MissingDir(path.to_path_buf()));
+        }
+        let config_path = path.join("config.json");
+        if config_path.is_file() && files::is_static(&read_text(&config_path)?) {
+            return Self::open_static(path);
         }
         for file in REQUIRED_FILES {
             let file_path = path.join(file);
@@ -198,37 +233,114 @@ impl ModelDir {
         let (pooling_dir, normalize) = read_with(&path.join("modules.json"), files::modules)?;
         let pooling = read_with(&path.join(&pooling_dir).join("config.json"), files::pooling)?;
 
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        let cache_key = directory_cache_key(path)?;
         Ok(Self {
             path: path.to_path_buf(),
-            name,
-            cache_key,
-            config,
+            name: directory_name(path),
+            cache_key: directory_cache_key(path)?,
+            architecture: Architecture::Bert(config),
             spec: SentenceSpec {
                 max_seq_length,
                 pooling,
                 normalize,
+                tokens: files::TokenStyle::Special,
             },
         })
     }
 
+    fn open_static(path: &Path) -> Result<Self, ModelError> {
+        for file in STATIC_FILES {
+            let file_path = path.join(file);
+            if !file_path.is_file() {
+                return Err(ModelError::MissingFile {
+                    path: file_path,
+                    hint: format!(
+                        " ({} is not a complete model2vec model directory: it needs config.json, model.safetensors and tokenizer.json)",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        let config = read_with(&path.join("config.json"), files::static_config)?;
+        let weights = path.join("model.safetensors");
+        let (tokens, dim) = read_with_header(&weights, files::static_shape)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            name: directory_name(path),
+            cache_key: directory_cache_key(path)?,
+            spec: SentenceSpec {
+                max_seq_length: STATIC_MAX_TOKENS,
+                pooling: Pooling::Mean,
+                normalize: config.normalize,
+                tokens: files::TokenStyle::Plain,
+            },
+            architecture: Architecture::Static {
+                config,
+                tokens,
+                dim,
+            },
+        })
+    }
+
+    /// Rows of the model's token table: its vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        match &self.architecture {
+            Architecture::Bert(config) => config.vocab_size,
+            Architecture::Static { tokens, .. } => *tokens,
+        }
+    }
+
     /// Checks that the tokenizer's vocabulary fits the embedding table.
     pub fn check_vocabulary(&self, tokenizer_vocab: usize) -> Result<(), ModelError> {
-        if tokenizer_vocab > self.config.vocab_size {
+        if tokenizer_vocab > self.vocab_size() {
             return Err(ModelError::Invalid {
                 path: self.path.join("tokenizer.json"),
                 message: format!(
-                    "tokenizer has {tokenizer_vocab} tokens but config.json's vocab_size is {}: the tokenizer belongs to another model",
-                    self.config.vocab_size
+                    "tokenizer has {tokenizer_vocab} tokens but the model has vectors for {}: the tokenizer belongs to another model",
+                    self.vocab_size()
                 ),
             });
         }
         Ok(())
     }
+}
+
+/// The tensor of token vectors in a model2vec model.safetensors.
+pub const STATIC_TABLE: &str = "embeddings";
+
+fn directory_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
+}
+
+/// Reads the JSON header of a safetensors file (its first 8 bytes give the header's length)
+/// and hands it to `reader`.
+fn read_with_header<T>(
+    path: &Path,
+    reader: impl FnOnce(&str) -> Result<T, files::FileError>,
+) -> Result<T, ModelError> {
+    use std::io::Read;
+    let invalid = |message: String| ModelError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut file =
+        fs::File::open(path).map_err(io_error(format!("cannot read {}", path.display())))?;
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length)
+        .map_err(|_| invalid("too short for a safetensors file".into()))?;
+    let length = u64::from_le_bytes(length);
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if length == 0 || length > 100 << 20 || length + 8 > size {
+        return Err(invalid(format!(
+            "header length {length} does not fit a safetensors file of {size} bytes"
+        )));
+    }
+    let mut header = vec![0u8; length as usize];
+    file.read_exact(&mut header)
+        .map_err(io_error(format!("cannot read {}", path.display())))?;
+    let header = String::from_utf8(header).map_err(|_| invalid("header is not UTF-8".into()))?;
+    reader(&header).map_err(|e| invalid(e.to_string()))
 }
 
 /// A key that changes when the weights change, without hashing them on every run.
@@ -281,8 +393,8 @@ impl ModelChoice {
     }
 }
 
-/// Finds the model to use: a directory as given, or a known model from the store, fetched on
-/// first use.
+/// Finds the model to use: a known model from the store (fetched on first use), a directory
+/// as given, or a model made on this machine (`model distill`) by its name in the store.
 pub fn resolve(
     choice: &ModelChoice,
     store: &Store,
@@ -293,7 +405,7 @@ pub fn resolve(
             if let Some(manifest) = known_models().into_iter().find(|m| &m.name == given) {
                 manifest.name
             } else {
-                return ModelDir::open(Path::new(given));
+                return store.open_local(given);
             }
         }
         ModelChoice::Default => DEFAULT_MODEL.to_string(),

@@ -120,6 +120,34 @@ impl Store {
         self.model_path(&manifest.name).join(STAMP).is_file()
     }
 
+    /// A directory given by path, else a model in the store under that name that no manifest
+    /// describes (one made on this machine, such as a distilled static model).
+    pub fn open_local(&self, given: &str) -> Result<ModelDir, ModelError> {
+        let path = Path::new(given);
+        let in_store = self.model_path(given);
+        if path.exists() || given.contains(std::path::MAIN_SEPARATOR) || !in_store.is_dir() {
+            return ModelDir::open(path);
+        }
+        let mut model = ModelDir::open(&in_store)?;
+        model.name = given.to_string();
+        Ok(model)
+    }
+
+    /// Models in the store that no manifest describes, by name.
+    pub fn local_models(&self) -> Vec<String> {
+        let known: Vec<String> = known_models().into_iter().map(|m| m.name).collect();
+        let mut names: Vec<String> = fs::read_dir(self.models_dir())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.') && !known.contains(n))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Opens a stored model, re-hashing any file whose size or time changed since it was verified.
     pub fn open(&self, manifest: &Manifest) -> Result<ModelDir, ModelError> {
         let dir = self.model_path(&manifest.name);
