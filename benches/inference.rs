@@ -45,8 +45,11 @@ fn benches(c: &mut Criterion) {
         long_text: LongText::Truncate,
     };
     let embedder = Embedder::from_model(&model, options).expect("model loads");
-    let backend = CandleBert::load(&model.path.join("model.safetensors"), &model.config)
-        .expect("weights load");
+    let themescope::model::Architecture::Bert(config) = &model.architecture else {
+        panic!("the default model is a transformer");
+    };
+    let backend =
+        CandleBert::load(&model.path.join("model.safetensors"), config).expect("weights load");
     let texts = texts();
     let batch: Vec<&str> = texts.iter().take(32).map(String::as_str).collect();
 

@@ -46,6 +46,7 @@
 //! ```
 
 pub mod corpus;
+pub mod distill;
 pub mod embed;
 pub mod eval;
 pub mod index;

@@ -244,8 +244,23 @@ pub enum ModelAction {
         #[arg(long)]
         force: bool,
     },
-    /// List known models and whether they are in the store
+    /// List known models and the store's own (distilled) models, with their kind
     List,
+    /// Make a static model from a transformer on this machine: every vocabulary token through
+    /// the encoder, PCA, frequency weighting (model2vec's method), in model2vec's layout
+    Distill {
+        /// The transformer: a known model name or a model directory [default: all-MiniLM-L6-v2]
+        source: Option<String>,
+        /// A name (the model goes into the store, usable as --model NAME) or a directory
+        #[arg(long, short, value_name = "NAME|DIR")]
+        output: String,
+        /// Dimensions kept by PCA
+        #[arg(long, default_value_t = themescope::distill::DEFAULT_DIMS as u32, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        dims: u32,
+        /// Replace the output if it exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Print where a model is (fetching it if needed)
     Path {
         /// Model name [default: all-MiniLM-L6-v2]

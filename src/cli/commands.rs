@@ -429,14 +429,33 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
                 };
                 writeln!(
                     out,
-                    "{:<20} {:<40} {:<12} {}",
+                    "{:<24} {:<12} {:<40} {:<12} {}",
                     manifest.name,
+                    "transformer",
                     manifest.repo_id,
                     state,
                     store.model_path(&manifest.name).display()
                 )?;
             }
+            for name in store.local_models() {
+                let (kind, about) = match store.open_local(&name) {
+                    Ok(model) => (model.architecture.kind(), describe(&model)),
+                    Err(e) => ("unreadable", e.to_string()),
+                };
+                writeln!(
+                    out,
+                    "{name:<24} {kind:<12} {about:<40} {:<12} {}",
+                    "in store",
+                    store.model_path(&name).display()
+                )?;
+            }
         }
+        ModelAction::Distill {
+            source,
+            output,
+            dims,
+            force,
+        } => distill_command(global, &store, source, &output, dims as usize, force)?,
         ModelAction::Path { name } => {
             let choice = match name {
                 Some(n) => ModelChoice::Given(n),
@@ -446,6 +465,86 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
             writeln!(out, "{}", model.path.display())?;
         }
     }
+    out.flush()?;
+    Ok(())
+}
+
+/// "static, 256 dims, from all-MiniLM-L6-v2" and the like.
+fn describe(model: &model::ModelDir) -> String {
+    match &model.architecture {
+        model::Architecture::Bert(config) => format!("{} dims", config.hidden_size),
+        model::Architecture::Static { config, dim, .. } => match &config.tokenizer_name {
+            Some(source) => format!("{dim} dims, from {source}"),
+            None => format!("{dim} dims"),
+        },
+    }
+}
+
+fn distill_command(
+    global: &super::args::GlobalArgs,
+    store: &Store,
+    source: Option<String>,
+    output: &str,
+    dims: usize,
+    force: bool,
+) -> Result<()> {
+    use themescope::distill::{distill, DistillOptions};
+    let is_name = !output.contains(std::path::MAIN_SEPARATOR) && !output.starts_with('.');
+    if is_name && known_models().iter().any(|m| m.name == output) {
+        return Err(UsageError(format!(
+            "\"{output}\" is the name of a known model: give the distilled model another name"
+        ))
+        .into());
+    }
+    let target = if is_name {
+        store.model_path(output)
+    } else {
+        PathBuf::from(output)
+    };
+    if target.exists() && !force {
+        anyhow::bail!(
+            "{} already exists (use --force to replace it)",
+            target.display()
+        );
+    }
+    let choice = match source {
+        Some(name) => ModelChoice::Given(name),
+        None => ModelChoice::Default,
+    };
+    let model = model::resolve(&choice, store, !global.quiet)?;
+    let started = std::time::Instant::now();
+    let bar = themescope::progress::bar(!global.quiet, 0, "encoding the vocabulary");
+    let distilled = distill(
+        &model,
+        &target,
+        DistillOptions {
+            dims,
+            ..DistillOptions::default()
+        },
+        force,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            // A distillation is minutes of work: Ctrl-C stops it between passes.
+            let _ = super::check_interrupt();
+        },
+    );
+    bar.finish_and_clear();
+    super::check_interrupt()?;
+    let distilled = distilled?;
+    let mut out = stdout();
+    writeln!(
+        out,
+        "{} ({} dims from {}, {} of {} tokens, {:.1}% of the variance kept) at {} in {:.1}s",
+        if is_name { output } else { "static model" },
+        distilled.dims,
+        model.name,
+        distilled.tokens,
+        distilled.vocabulary,
+        distilled.explained_variance * 100.0,
+        distilled.dir.display(),
+        started.elapsed().as_secs_f64()
+    )?;
     out.flush()?;
     Ok(())
 }
