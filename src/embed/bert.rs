@@ -139,13 +139,7 @@ impl BertSelfAttention {
         // under ATTENTION_BYTES (32 sequences of 256 tokens would take 200 MB).
         for run in equal_length_runs(lengths) {
             let len = run[0];
-            // Very short sequences (single words, distillation's `[CLS] token [SEP]`) are
-            // computed by broadcasting: as matmuls they would be thousands of 3×64 products,
-            // each costing more in call overhead than in arithmetic.
-            let broadcast = len <= BROADCAST_MAX_LEN;
-            let per_element =
-                self.heads * len * len * 4 * if broadcast { self.head_dim } else { 1 };
-            let per_call = (ATTENTION_BYTES / per_element.max(1)).max(1);
+            let per_call = (ATTENTION_BYTES / (self.heads * len * len * 4).max(1)).max(1);
             for chunk in run.chunks(per_call) {
                 let count = chunk.len();
                 let tokens = count * len;
@@ -166,20 +160,12 @@ impl BertSelfAttention {
                 let q = part(0)?;
                 let k = part(1)?;
                 let v = part(2)?;
-                let context = if broadcast {
-                    // scores[b,h,i,j] = Σ_d q[b,h,i,d]·k[b,h,j,d]; context = Σ_j p[b,h,i,j]·v[b,h,j,·]
-                    let scores = q.unsqueeze(3)?.broadcast_mul(&k.unsqueeze(2)?)?.sum(4)?;
-                    let probs = super::pointwise::softmax_last_dim(&scores)?;
-                    probs
-                        .unsqueeze(4)?
-                        .broadcast_mul(&v.unsqueeze(2)?)?
-                        .sum(3)?
-                } else {
-                    let scores = q.matmul(&k.t()?)?;
-                    let probs = super::pointwise::softmax_last_dim(&scores)?;
-                    probs.matmul(&v)?
-                };
-                let context = context.transpose(1, 2)?.reshape((tokens, hidden))?;
+                let scores = q.matmul(&k.t()?)?;
+                let probs = super::pointwise::softmax_last_dim(&scores)?;
+                let context = probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .reshape((tokens, hidden))?;
                 contexts.push(context);
                 offset += tokens;
             }
@@ -190,9 +176,6 @@ impl BertSelfAttention {
 
 /// The most memory one attention call's scores may take.
 const ATTENTION_BYTES: usize = 4 << 20;
-
-/// Sequences up to this long have their attention computed by broadcasting, not matmuls.
-const BROADCAST_MAX_LEN: usize = 8;
 
 fn equal_length_runs(lengths: &[usize]) -> impl Iterator<Item = &[usize]> {
     lengths.chunk_by(|a, b| a == b)
