@@ -162,20 +162,7 @@ fn a_tokenizer_that_pads_distils_to_the_same_model() {
         "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"
     });
     std::fs::write(&path, tokenizer.to_string()).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let model = ModelDir::open(padded_source.path()).unwrap();
-    let options = DistillOptions {
-        dims: 4,
-        ..DistillOptions::default()
-    };
-    distill(
-        &model,
-        &out.path().join("static"),
-        options,
-        false,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let out = distilled_from(padded_source.path(), 4);
     for file in ["model.safetensors", "tokenizer.json"] {
         assert_eq!(
             std::fs::read(plain.path().join("static").join(file)).unwrap(),

@@ -210,18 +210,11 @@ impl ModelDir {
         if config_path.is_file() && files::is_static(&read_text(&config_path)?) {
             return Self::open_static(path);
         }
-        for file in REQUIRED_FILES {
-            let file_path = path.join(file);
-            if !file_path.is_file() {
-                return Err(ModelError::MissingFile {
-                    path: file_path,
-                    hint: format!(
-                        " ({} is not a complete sentence-transformers model directory)",
-                        path.display()
-                    ),
-                });
-            }
-        }
+        require_files(
+            path,
+            &REQUIRED_FILES,
+            "a complete sentence-transformers model directory",
+        )?;
         let config = read_with(&path.join("config.json"), files::config)?;
         // Positions past the embedding table do not exist, whatever the config claims.
         let max_seq_length = read_with(
@@ -248,18 +241,11 @@ impl ModelDir {
     }
 
     fn open_static(path: &Path) -> Result<Self, ModelError> {
-        for file in STATIC_FILES {
-            let file_path = path.join(file);
-            if !file_path.is_file() {
-                return Err(ModelError::MissingFile {
-                    path: file_path,
-                    hint: format!(
-                        " ({} is not a complete model2vec model directory: it needs config.json, model.safetensors and tokenizer.json)",
-                        path.display()
-                    ),
-                });
-            }
-        }
+        require_files(
+            path,
+            &STATIC_FILES,
+            "a complete model2vec model directory: it needs config.json, model.safetensors and tokenizer.json",
+        )?;
         let config = read_with(&path.join("config.json"), files::static_config)?;
         let weights = path.join("model.safetensors");
         let (tokens, dim) = read_with_header(&weights, files::static_shape)?;
@@ -306,6 +292,17 @@ impl ModelDir {
 
 /// The tensor of token vectors in a model2vec model.safetensors.
 pub const STATIC_TABLE: &str = "embeddings";
+
+/// The first of `files` missing from `dir`, named with what `dir` is then not.
+fn require_files(dir: &Path, files: &[&str], layout: &str) -> Result<(), ModelError> {
+    match files.iter().map(|f| dir.join(f)).find(|p| !p.is_file()) {
+        Some(path) => Err(ModelError::MissingFile {
+            path,
+            hint: format!(" ({} is not {layout})", dir.display()),
+        }),
+        None => Ok(()),
+    }
+}
 
 fn directory_name(path: &Path) -> String {
     path.file_name()
