@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{Device, Tensor};
 use linfa_linalg::eigh::{EigSort, Eigh};
@@ -69,6 +70,8 @@ pub enum DistillError {
     Embed(#[from] EmbedError),
     #[error("principal components failed: {0}")]
     Pca(String),
+    #[error("interrupted")]
+    Interrupted,
     #[error("{path} already exists")]
     Exists { path: PathBuf },
     #[error("cannot write {path}: {source}")]
@@ -84,13 +87,15 @@ pub enum DistillError {
 const TOKENS_PER_PASS: usize = 680;
 
 /// Distils `source` into a static model at `output`, which must not exist unless `replace`.
-/// `progress(done, total)` counts vocabulary tokens through the encoder.
+/// `progress(done, total)` counts vocabulary tokens through the encoder; once `cancel` is set
+/// the work stops between passes with [`DistillError::Interrupted`] and nothing is written.
 pub fn distill(
     source: &ModelDir,
     output: &Path,
     options: DistillOptions,
     replace: bool,
     progress: &mut dyn FnMut(usize, usize),
+    cancel: Option<&AtomicBool>,
 ) -> Result<Distilled, DistillError> {
     let Architecture::Bert(config) = &source.architecture else {
         return Err(DistillError::NotATransformer(source.name.clone()));
@@ -133,7 +138,7 @@ pub fn distill(
     }
 
     let encoder = CandleBert::load(&source.path.join("model.safetensors"), config)?;
-    let vectors = encode_tokens(&encoder, &kept, &prefix, &suffix, progress)?;
+    let vectors = encode_tokens(&encoder, &kept, &prefix, &suffix, progress, cancel)?;
     let (projected, explained_variance) = principal_components(vectors, options.dims)?;
     let weights = sif_weights(kept.len(), options.sif_coefficient);
     let mut table = Array2::<f32>::zeros((vocabulary, options.dims));
@@ -206,6 +211,7 @@ fn encode_tokens(
     prefix: &[u32],
     suffix: &[u32],
     progress: &mut dyn FnMut(usize, usize),
+    cancel: Option<&AtomicBool>,
 ) -> Result<Array2<f64>, DistillError> {
     let dim = encoder.dim();
     let mut out = Array2::<f64>::zeros((ids.len(), dim));
@@ -213,6 +219,9 @@ fn encode_tokens(
     let wave = rayon::current_num_threads().max(1);
     let mut done = 0;
     for (w, wave_passes) in passes.chunks(wave).enumerate() {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(DistillError::Interrupted);
+        }
         let pooled: Vec<Vec<Vec<f32>>> = wave_passes
             .par_iter()
             .map(|chunk| {

@@ -31,6 +31,7 @@ fn distilled_from(source: &Path, dims: usize) -> tempfile::TempDir {
         options,
         false,
         &mut |_, _| {},
+        None,
     )
     .unwrap();
     out
@@ -114,6 +115,7 @@ fn distillation_is_deterministic_and_refuses_what_it_cannot_do() {
         DistillOptions { dims: 4, ..options },
         false,
         &mut |_, _| {},
+        None,
     );
     assert!(matches!(again, Err(DistillError::Exists { .. })));
     let too_wide = distill(
@@ -125,6 +127,7 @@ fn distillation_is_deterministic_and_refuses_what_it_cannot_do() {
         },
         false,
         &mut |_, _| {},
+        None,
     );
     assert!(matches!(
         too_wide,
@@ -144,6 +147,7 @@ fn distillation_is_deterministic_and_refuses_what_it_cannot_do() {
         options,
         false,
         &mut |_, _| {},
+        None,
     );
     assert!(matches!(twice, Err(DistillError::NotATransformer(_))));
 }
@@ -318,4 +322,36 @@ fn model2vec_python() -> Option<std::path::PathBuf> {
         eprintln!("skipped the model2vec comparison: no Python venv with pip here");
         None
     }
+}
+
+#[test]
+fn an_interrupted_distillation_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let child = themescope(home.path())
+        .args([
+            "model",
+            "distill",
+            real_model().path.to_str().unwrap(),
+            "--output",
+            "half",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Loading takes a fraction of a second; encoding the vocabulary takes seconds.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let models = home.path().join("models");
+    let left: Vec<_> = std::fs::read_dir(&models)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing left in the store: {left:?}");
 }

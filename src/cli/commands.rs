@@ -488,7 +488,7 @@ fn distill_command(
     dims: usize,
     force: bool,
 ) -> Result<()> {
-    use themescope::distill::{distill, DistillOptions};
+    use themescope::distill::{distill, DistillError, DistillOptions};
     let is_name = !output.contains(std::path::MAIN_SEPARATOR) && !output.starts_with('.');
     if is_name && known_models().iter().any(|m| m.name == output) {
         return Err(UsageError(format!(
@@ -525,13 +525,16 @@ fn distill_command(
         &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
-            // A distillation is minutes of work: Ctrl-C stops it between passes.
-            let _ = super::check_interrupt();
         },
+        Some(&super::interrupt_flag()),
     );
     bar.finish_and_clear();
-    super::check_interrupt()?;
-    let distilled = distilled?;
+    let distilled = match distilled {
+        Err(DistillError::Interrupted) => {
+            return Err(themescope::embed::EmbedError::Interrupted.into())
+        }
+        other => other?,
+    };
     let mut out = stdout();
     writeln!(
         out,
