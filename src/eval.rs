@@ -1,7 +1,7 @@
 //! Eval: load public benchmark sets (STS pairs, BEIR retrieval, labelled clustering sets) and
 //! compute their published metrics on our vectors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -62,6 +62,8 @@ fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, EvalErro
 
 /// The metrics, written out and tested against hand-computed cases.
 pub mod metrics {
+    use std::collections::HashSet;
+
     use std::collections::HashMap;
 
     /// Pearson correlation; 0 when either side is constant.
@@ -182,6 +184,52 @@ pub mod metrics {
             .filter(|&&c| c > 0.0)
             .map(|&c| -(c / n) * (c / n).ln())
             .sum()
+    }
+
+    /// Topic coherence as NPMI over document co-occurrence: for each topic, the mean over pairs
+    /// of its first `top_n` words of log(P(a,b) / P(a)P(b)) / −log P(a,b), where P is the share
+    /// of `documents` (each a set of words) holding the word(s); a pair never seen together
+    /// scores −1, a pair in every document 1. The mean over topics with two words or more.
+    pub fn npmi(topics: &[Vec<String>], documents: &[HashSet<String>], top_n: usize) -> f64 {
+        let n = documents.len().max(1) as f64;
+        let share = |words: &[&str]| {
+            documents
+                .iter()
+                .filter(|d| words.iter().all(|w| d.contains(*w)))
+                .count() as f64
+                / n
+        };
+        let mut per_topic = Vec::new();
+        for topic in topics {
+            let words: Vec<&str> = topic.iter().take(top_n).map(String::as_str).collect();
+            let mut sum = 0.0;
+            let mut pairs = 0usize;
+            for i in 0..words.len() {
+                for j in i + 1..words.len() {
+                    let joint = share(&[words[i], words[j]]);
+                    sum += if joint == 0.0 {
+                        -1.0
+                    } else if joint >= 1.0 {
+                        1.0
+                    } else {
+                        (joint / (share(&[words[i]]) * share(&[words[j]]))).ln() / -joint.ln()
+                    };
+                    pairs += 1;
+                }
+            }
+            if pairs > 0 {
+                per_topic.push(sum / pairs as f64);
+            }
+        }
+        per_topic.iter().sum::<f64>() / per_topic.len().max(1) as f64
+    }
+
+    /// Topic diversity (Dieng et al.): the share of unique words among all topics' first
+    /// `top_n` words.
+    pub fn topic_diversity(topics: &[Vec<String>], top_n: usize) -> f64 {
+        let all: Vec<&String> = topics.iter().flat_map(|t| t.iter().take(top_n)).collect();
+        let unique: HashSet<&String> = all.iter().copied().collect();
+        unique.len() as f64 / all.len().max(1) as f64
     }
 
     /// V-measure (β = 1): the harmonic mean of homogeneity and completeness.
@@ -557,6 +605,120 @@ pub fn run_clustering(
     })
 }
 
+/// Texts with optional class labels, for `eval topics`.
+#[derive(Debug, Clone)]
+pub struct TopicSet {
+    pub texts: Vec<String>,
+    /// Class of each text when every record has a "label".
+    pub labels: Option<Vec<usize>>,
+}
+
+#[derive(Deserialize)]
+struct TopicRecord {
+    text: String,
+    #[serde(default)]
+    label: Option<serde_json::Value>,
+}
+
+impl TopicSet {
+    pub fn load(path: &Path) -> Result<Self, EvalError> {
+        let records: Vec<TopicRecord> = jsonl(path)?;
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let labels: Option<Vec<usize>> = records
+            .iter()
+            .map(|r| {
+                r.label.as_ref().map(|l| {
+                    let next = names.len();
+                    *names.entry(l.to_string()).or_insert(next)
+                })
+            })
+            .collect();
+        Ok(Self {
+            texts: records.into_iter().map(|r| r.text).collect(),
+            labels,
+        })
+    }
+}
+
+/// Topic-model measures of one level of the theme tree.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicScores {
+    pub themes: usize,
+    /// NPMI of each theme's top 10 words, over document co-occurrence in the set.
+    pub npmi: f64,
+    /// Unique share of the themes' top 25 words.
+    pub diversity: f64,
+    pub outlier_share: f64,
+    /// Against the labels, when the set has them (outliers count as one more group).
+    pub clustering: Option<ClusteringScores>,
+}
+
+/// `eval topics` at both levels of the tree: the top level and the fine one (each theme's
+/// sub-themes, or the theme itself where it is not split).
+#[derive(Debug, Clone, Copy)]
+pub struct TopicReport {
+    pub top: TopicScores,
+    pub fine: TopicScores,
+}
+
+/// Words per topic for coherence and for diversity, as in the BERTopic paper and OCTIS.
+pub const COHERENCE_WORDS: usize = 10;
+pub const DIVERSITY_WORDS: usize = 25;
+
+/// Fits themes on the set's texts with `params` and measures both levels.
+pub fn run_topics(
+    scope: &Themescope,
+    set: &TopicSet,
+    params: &crate::ValidThemeParams,
+) -> Result<TopicReport, Error> {
+    let vectors = scope.embed(&set.texts)?;
+    let model = ThemeModel::fit(vectors.view(), &set.texts, params, None)?;
+    let documents: Vec<HashSet<String>> = set
+        .texts
+        .iter()
+        .map(|t| crate::themes::words_of(t).collect())
+        .collect();
+    let n = set.texts.len();
+    let top_words: Vec<Vec<String>> = model.themes.iter().map(|t| t.words.clone()).collect();
+    let fine: Vec<&crate::themes::Theme> = model
+        .themes
+        .iter()
+        .flat_map(|t| {
+            if t.subthemes.is_empty() {
+                vec![t]
+            } else {
+                t.subthemes.iter().collect()
+            }
+        })
+        .collect();
+    let fine_words: Vec<Vec<String>> = fine.iter().map(|t| t.words.clone()).collect();
+    let labels_of = |groups: &[&crate::themes::Theme]| {
+        let mut out = vec![groups.len(); n];
+        for (g, theme) in groups.iter().enumerate() {
+            for m in &theme.members {
+                out[m.row] = g;
+            }
+        }
+        out
+    };
+    let outlier_share = model.outliers.len() as f64 / n.max(1) as f64;
+    let top_groups: Vec<&crate::themes::Theme> = model.themes.iter().collect();
+    let score = |words: &[Vec<String>], groups: &[&crate::themes::Theme]| TopicScores {
+        themes: groups.len(),
+        npmi: metrics::npmi(words, &documents, COHERENCE_WORDS),
+        diversity: metrics::topic_diversity(words, DIVERSITY_WORDS),
+        outlier_share,
+        clustering: set
+            .labels
+            .as_ref()
+            .map(|truth| score_clustering(truth, &labels_of(groups))),
+    };
+    Ok(TopicReport {
+        top: score(&top_words, &top_groups),
+        fine: score(&fine_words, &fine),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::metrics::*;
@@ -594,6 +756,41 @@ mod tests {
         assert!(close(recall_at_k(&ranked, &rel, 2), 0.5));
         assert!(close(mrr_at_k(&ranked, &rel, 10), 0.5));
         assert!(close(mrr_at_k(&["x", "y"], &rel, 10), 0.0));
+    }
+
+    #[test]
+    fn topic_measures_by_hand() {
+        let doc = |words: &[&str]| -> std::collections::HashSet<String> {
+            words.iter().map(|w| w.to_string()).collect()
+        };
+        let documents = [
+            doc(&["a", "b"]),
+            doc(&["a", "b"]),
+            doc(&["a", "c"]),
+            doc(&["d"]),
+        ];
+        let topic = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        // P(a) = 3/4, P(b) = 1/2, P(a,b) = 1/2: ln((1/2) / (3/8)) / −ln(1/2) = ln(4/3) / ln 2.
+        let ab = (4.0f64 / 3.0).ln() / 2f64.ln();
+        assert!(close(npmi(&[topic(&["a", "b"])], &documents, 10), ab));
+        // b and c never meet: −1; the topic {a, b, c} averages its three pairs.
+        // P(a,c) = 1/4, P(c) = 1/4: ln((1/4) / (3/16)) / ln 4.
+        let ac = (4.0f64 / 3.0).ln() / 4f64.ln();
+        let abc = (ab + ac - 1.0) / 3.0;
+        assert!(close(npmi(&[topic(&["a", "b", "c"])], &documents, 10), abc));
+        // Only the first top_n words count; topics are averaged.
+        assert!(close(
+            npmi(
+                &[topic(&["a", "b", "c"]), topic(&["b", "c"])],
+                &documents,
+                2
+            ),
+            (ab - 1.0) / 2.0
+        ));
+        // Diversity: 5 distinct of 6 words.
+        let topics = [topic(&["a", "b", "c"]), topic(&["c", "d", "e"])];
+        assert!(close(topic_diversity(&topics, 25), 5.0 / 6.0));
+        assert!(close(topic_diversity(&topics, 1), 1.0));
     }
 
     #[test]

@@ -167,3 +167,57 @@ fn stsb_test_reproduces_the_published_spearman() {
         "Spearman {spearman}, published 0.82032"
     );
 }
+
+#[test]
+fn topics_measure_both_levels_and_separate_clear_subjects() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sport = [
+        "The team won the match after a late goal",
+        "The striker scored a goal in the match",
+        "The team lost the match at home",
+        "A late goal won the match for the team",
+        "The coach said the team played a good match",
+        "The match ended with a goal for each team",
+    ];
+    let food = [
+        "Bake the bread in a hot oven",
+        "Knead the bread dough before you bake it",
+        "The oven must be hot to bake bread",
+        "Bake the cake and the bread together",
+        "Fresh bread from the oven smells good",
+        "Let the bread cool after you bake it",
+    ];
+    let mut lines: Vec<String> = Vec::new();
+    for (label, texts) in [("sport", sport), ("food", food)] {
+        for t in texts {
+            lines.push(serde_json::json!({"text": t, "label": label}).to_string());
+        }
+    }
+    let file = write(dir.path(), "topics.jsonl", &lines);
+    let result = eval(home.path(), &["topics", &file, "-k", "2"]);
+    assert_eq!(result["n"], 12);
+    let top = &result["top"];
+    assert_eq!(top["themes"], 2, "{result}");
+    assert_eq!(top["outlier_share"], 0.0);
+    assert_eq!(top["v_measure"], 1.0, "two clear subjects: {result}");
+    // The subjects share no words: each theme's 25 words are its own (a word said once in
+    // 12 texts may repeat, so not exactly 1). NPMI is a mean over pairs of top-10 words,
+    // hand-checked in the library's unit tests; here, a valid value.
+    assert!(top["diversity"].as_f64().unwrap() > 0.9, "{result}");
+    assert!((-1.0..=1.0).contains(&top["npmi"].as_f64().unwrap()));
+    // 12 texts: √12 ≈ 3 fine groups over 2 themes, too few to split; the fine level is the top.
+    assert_eq!(result["sub"]["themes"], 2, "{result}");
+    assert_eq!(result["sub"]["npmi"], top["npmi"]);
+
+    let unlabelled: Vec<String> = sport
+        .iter()
+        .map(|t| serde_json::json!({ "text": t }).to_string())
+        .collect();
+    let file = write(dir.path(), "plain.jsonl", &unlabelled);
+    let result = eval(home.path(), &["topics", &file]);
+    assert!(
+        result["top"]["v_measure"].is_null(),
+        "no labels, no V-measure"
+    );
+}

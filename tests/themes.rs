@@ -102,7 +102,9 @@ fn known_groups_are_found_and_named_from_their_text() {
         }
         if count == ThemeCount::Auto {
             let selection = model.selection.as_ref().unwrap();
-            assert!(selection.strong_structure, "{selection:?}");
+            // Three clear groups: the silhouette peaks at the true k, and no larger k comes near.
+            assert_eq!(selection.best_k, 3, "{selection:?}");
+            assert_eq!(selection.chosen, 3, "{selection:?}");
         }
     }
 }
@@ -439,4 +441,43 @@ fn new_paragraphs_are_placed_into_fitted_themes() {
     let placed = model.assign(new.view());
     assert_eq!(placed[0].theme, theme_of("001_f3dada96465da5af.txt:9"));
     assert!(placed[0].score > 0.5);
+}
+
+#[test]
+fn sub_themes_partition_their_theme_and_depth_one_has_none() {
+    let (vectors, texts, _) = generated();
+    let params = ThemeParams::new().check().unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
+    assert!(
+        model.themes.iter().any(|t| !t.subthemes.is_empty()),
+        "36 paragraphs in 3 themes: about √36 = 6 groups at the fine level"
+    );
+    for theme in &model.themes {
+        assert!(theme.words.len() >= 3, "{:?}", theme.words);
+        if theme.subthemes.is_empty() {
+            continue;
+        }
+        assert!(theme.subthemes.len() >= 2);
+        let mut rows: Vec<usize> = theme
+            .subthemes
+            .iter()
+            .flat_map(|s| s.members.iter().map(|m| m.row))
+            .collect();
+        rows.sort_unstable();
+        let mut own: Vec<usize> = theme.members.iter().map(|m| m.row).collect();
+        own.sort_unstable();
+        assert_eq!(
+            rows, own,
+            "sub-themes hold exactly their theme's paragraphs"
+        );
+        assert!(theme
+            .subthemes
+            .windows(2)
+            .all(|w| w[0].members.len() >= w[1].members.len()));
+        assert!(theme.subthemes.iter().all(|s| !s.label.is_empty()));
+    }
+    let flat = ThemeParams::new().depth(1).check().unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &flat, None).unwrap();
+    assert!(model.themes.iter().all(|t| t.subthemes.is_empty()));
+    assert!(ThemeParams::new().depth(3).check().is_err());
 }

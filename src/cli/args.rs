@@ -137,7 +137,8 @@ pub enum Command {
 pub struct ThemesArgs {
     #[command(flatten)]
     pub corpus: CorpusArgs,
-    /// Number of themes, or "auto": the k of best silhouette over 2..≈1.5·√paragraphs (at most 30)
+    /// Number of top-level themes, or "auto": the largest k within 95% of the best silhouette over
+    /// 2..≈1.5·√paragraphs (at most 30)
     #[arg(long, short, default_value = "auto", allow_negative_numbers = true, value_parser = parse_k)]
     pub k: ThemeCount,
     /// kmeans: every paragraph joins a theme; density: dense groups only (DBSCAN), the rest are
@@ -150,6 +151,9 @@ pub struct ThemesArgs {
     /// Keywords per theme (the first is its label)
     #[arg(long, default_value_t = DEFAULT_KEYWORDS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_KEYWORDS as i64))]
     pub keywords: u32,
+    /// Levels of the theme tree: 1, themes only; 2, themes and their sub-themes
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub depth: u8,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE instead of stdout
@@ -224,6 +228,21 @@ pub enum EvalTask {
         /// Seeds the plain k-means baseline is averaged over
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         seeds: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Topic-model measures of the theme tree, as the BERTopic paper and OCTIS report them: NPMI
+    /// coherence of each theme's top 10 words (document co-occurrence), topic diversity (unique
+    /// share of the top 25 words), number of themes, outlier share, and V-measure/ARI when the
+    /// records of FILE.jsonl {"text", "label"?} have labels; for the top level and the sub-themes
+    Topics {
+        file: PathBuf,
+        /// Number of top-level themes, or "auto" as for `themes`
+        #[arg(long, short, default_value = "auto", allow_negative_numbers = true, value_parser = parse_k)]
+        k: ThemeCount,
+        /// Seed, as for `themes`
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
         #[arg(long)]
         json: bool,
     },

@@ -267,6 +267,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         .method(args.method)
         .seed(args.seed)
         .keywords(args.keywords as usize)
+        .depth(args.depth as usize)
         .check()
         .map_err(|e| UsageError(e.to_string()))?;
     let corpus = load_corpus(&args.corpus, false, global.quiet)?;

@@ -38,6 +38,12 @@ pub fn run(global: &GlobalArgs, task: EvalTask) -> Result<()> {
             seeds,
             json,
         } => (json, clustering(global, &file, k, u64::from(seeds))?),
+        EvalTask::Topics {
+            file,
+            k,
+            seed,
+            json,
+        } => (json, topics(global, &file, k, seed)?),
     };
     summary["seconds"] = json!((started.elapsed().as_secs_f64() * 100.0).round() / 100.0);
     summary["truncate"] = json!(global.truncate);
@@ -166,5 +172,53 @@ fn clustering(
         "baseline": {"method": "k-means++", "k": report.baseline_k, "seeds": seeds,
                      "v_measure": round5(baseline.v_measure), "ari": round5(baseline.ari)},
     });
+    Ok((lines, summary))
+}
+
+fn topics(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    k: ThemeCount,
+    seed: u64,
+) -> Result<Outcome> {
+    use themescope::ParamGuard;
+    let set = eval::TopicSet::load(file)?;
+    let params = themescope::ThemeParams::new()
+        .count(k)
+        .seed(seed)
+        .check()
+        .map_err(|e| UsageError(e.to_string()))?;
+    params
+        .fits(set.texts.len())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let session = Session::open(global)?;
+    session.bar_message("embedding texts");
+    let report = eval::run_topics(&session.scope, &set, &params);
+    session.bar_done();
+    let report = report?;
+    let mut lines = vec![format!("{}: {} texts", file.display(), set.texts.len())];
+    let mut summary = json!({"task": "topics", "file": file.display().to_string(),
+        "n": set.texts.len(), "seed": seed});
+    for (name, scores) in [("top", report.top), ("sub", report.fine)] {
+        let mut line = format!(
+            "{name:>3}: {:>3} themes  NPMI@{} {:.4}  diversity@{} {:.4}  outliers {:.1}%",
+            scores.themes,
+            eval::COHERENCE_WORDS,
+            scores.npmi,
+            eval::DIVERSITY_WORDS,
+            scores.diversity,
+            scores.outlier_share * 100.0
+        );
+        let mut level = json!({"themes": scores.themes, "npmi": round5(scores.npmi),
+            "diversity": round5(scores.diversity),
+            "outlier_share": round5(scores.outlier_share)});
+        if let Some(c) = scores.clustering {
+            line.push_str(&format!("  V-measure {:.4}  ARI {:.4}", c.v_measure, c.ari));
+            level["v_measure"] = json!(round5(c.v_measure));
+            level["ari"] = json!(round5(c.ari));
+        }
+        lines.push(line);
+        summary[name] = level;
+    }
     Ok((lines, summary))
 }

@@ -201,7 +201,7 @@ fn hint(e: &anyhow::Error) -> Option<String> {
 
 /// `--verbose` for `themes`: how k was chosen, or the density radius.
 pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::ValidThemeParams) {
-    use themescope::themes::{MIN_AUTO_THEME, STRUCTURE};
+    use themescope::themes::{MIN_AUTO_THEME, NEAR_BEST};
     if let Some(selection) = &model.selection {
         let scores: Vec<String> = selection
             .scores
@@ -214,14 +214,11 @@ pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::Valid
                 }
             })
             .collect();
-        let why = if selection.strong_structure {
-            format!("the best silhouette is at least {STRUCTURE}: clear groups")
-        } else {
-            format!(
-                "no silhouette reaches {STRUCTURE} (no clear groups), so the best with k ≥ {} (√n)",
-                selection.fine_from
-            )
-        };
+        let why = format!(
+            "the largest k within {:.0}% of the best silhouette (k={})",
+            NEAR_BEST * 100.0,
+            selection.best_k
+        );
         eprintln!(
             "silhouette (cosine) by k, groups under {MIN_AUTO_THEME} paragraphs folded into their nearest theme: {}\nchose {} themes: {why}",
             scores.join(", "),

@@ -13,13 +13,28 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     writeln!(out, "<p class=\"summary\">{}</p>", e(&report.headline()))?;
     out.write_str("<nav><ol>\n")?;
     for t in &report.themes {
-        writeln!(
+        write!(
             out,
-            "<li><a href=\"#t{}\">{}</a> <span class=\"n\">{}</span></li>",
+            "<li><a href=\"#t{}\">{}</a> <span class=\"n\">{}</span>",
             t.id,
             e(&t.label),
             t.size
         )?;
+        if !t.subthemes.is_empty() {
+            out.write_str("<ol>")?;
+            for sub in &t.subthemes {
+                write!(
+                    out,
+                    "<li><a href=\"#t{}-{}\">{}</a> <span class=\"n\">{}</span></li>",
+                    t.id,
+                    sub.id,
+                    e(&sub.label),
+                    sub.size
+                )?;
+            }
+            out.write_str("</ol>")?;
+        }
+        writeln!(out, "</li>")?;
     }
     out.write_str("</ol></nav>\n")?;
     for t in &report.themes {
@@ -46,7 +61,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
             .map(|s| format!("{} ({})", e(&names[&s.doc]), s.paragraphs))
             .collect();
         writeln!(out, "<p class=\"src\">Sources: {}</p>", sources.join(", "))?;
-        out.write_str("<details open><summary>Paragraphs, most central first</summary>\n")?;
+        // With sub-themes below, the theme's own list starts folded: they show its paragraphs.
+        let open = if t.subthemes.is_empty() { " open" } else { "" };
+        writeln!(
+            out,
+            "<details{open}><summary>Paragraphs, most central first</summary>"
+        )?;
         for (i, p) in t.paragraphs.iter().enumerate() {
             let class = if i < 3 { " class=\"top\"" } else { "" };
             writeln!(
@@ -58,7 +78,40 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
                 p.score.unwrap_or(0.0)
             )?;
         }
-        out.write_str("</details></section>\n")?;
+        out.write_str("</details>\n")?;
+        for sub in &t.subthemes {
+            writeln!(
+                out,
+                "<section class=\"sub\" id=\"t{}-{}\"><h3>{}.{} {} <span class=\"n\">{}</span></h3>",
+                t.id,
+                sub.id,
+                t.id,
+                sub.id,
+                e(&sub.label),
+                count(sub.size, "paragraph")
+            )?;
+            writeln!(
+                out,
+                "<p class=\"kw\">{}</p>",
+                sub.keywords
+                    .iter()
+                    .skip(1)
+                    .map(|k| format!("<span>{}</span>", e(k)))
+                    .collect::<String>()
+            )?;
+            for p in &sub.paragraphs {
+                writeln!(
+                    out,
+                    "<blockquote><p>{}</p><footer>{}:{} · {:.2}</footer></blockquote>",
+                    e(&p.text),
+                    e(&names[&p.doc]),
+                    p.line,
+                    p.score.unwrap_or(0.0)
+                )?;
+            }
+            out.write_str("</section>\n")?;
+        }
+        out.write_str("</section>\n")?;
     }
     out.write_str("<h2>Sources × themes</h2>\n<table><thead><tr><th>document</th>")?;
     for t in &report.themes {
@@ -97,7 +150,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
 }
 
 const CSS: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\n\
-h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}.n{color:#777;font-size:.8em;font-weight:normal}\n\
+h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}section.sub{margin-left:1.5rem}.n{color:#777;font-size:.8em;font-weight:normal}\n\
 .kw span{display:inline-block;background:#eef3fb;border-radius:.8rem;padding:0 .6rem;margin:0 .3rem .3rem 0}\n\
 .src{color:#555}blockquote{margin:.5rem 0;padding:.3rem .8rem;border-left:3px solid #ccd}\n\
 blockquote.top{border-left-color:#4a7bd0}blockquote p{margin:0}footer{color:#777;font-size:.85em}\n\

@@ -36,6 +36,28 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
                 p.score.unwrap_or(0.0)
             )?;
         }
+        for sub in &t.subthemes {
+            let keywords: Vec<String> = sub.keywords.iter().skip(1).map(|k| escape(k)).collect();
+            writeln!(
+                out,
+                "### {}.{} {} — {}\n\n**Keywords:** {}\n",
+                t.id,
+                sub.id,
+                escape(&sub.label),
+                count(sub.size, "paragraph"),
+                keywords.join(", ")
+            )?;
+            if let Some(p) = sub.paragraphs.first() {
+                writeln!(
+                    out,
+                    "> {}  \n> — {}:{}, {:.2}\n",
+                    escape(&p.text),
+                    name(&p.doc),
+                    p.line,
+                    p.score.unwrap_or(0.0)
+                )?;
+            }
+        }
     }
     writeln!(out, "## Sources × themes\n")?;
     write!(out, "| document |")?;

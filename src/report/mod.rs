@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::corpus::Paragraph;
-use crate::themes::{Method, ThemeCount, ThemeModel, ValidThemeParams};
+use crate::themes::{Method, Theme, ThemeCount, ThemeModel, ValidThemeParams};
 
 /// Output formats of a theme report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +75,13 @@ pub struct ThemeReport {
     pub share: f32,
     /// Documents the theme draws from, most paragraphs first.
     pub sources: Vec<SourceCount>,
+    /// The 25 most distinctive single words (c-TF-IDF): what `eval topics` measures.
+    pub words: Vec<String>,
     /// Every member, most central first; score = cosine to the theme centroid.
     pub paragraphs: Vec<ParagraphRef>,
+    /// The theme split at the corpus' fine grain (same shape, ids 1.. within the theme);
+    /// empty at depth 1 or when the theme is not split.
+    pub subthemes: Vec<ThemeReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,19 +143,7 @@ impl Report {
             .themes
             .iter()
             .enumerate()
-            .map(|(i, theme)| ThemeReport {
-                id: i + 1,
-                label: theme.label.clone(),
-                keywords: theme.keywords.clone(),
-                size: theme.members.len(),
-                share: round4(theme.members.len() as f32 / paragraphs.len().max(1) as f32),
-                sources: sources(theme.members.iter().map(|m| paragraphs[m.row].doc.as_str())),
-                paragraphs: theme
-                    .members
-                    .iter()
-                    .map(|m| reference(m.row, Some(m.score)))
-                    .collect(),
-            })
+            .map(|(i, theme)| theme_report(i + 1, theme, paragraphs))
             .collect();
         let documents = document_reports(paragraphs, &model.row_themes(paragraphs.len()), &themes);
         let (k_chosen_by, silhouette) = match (params.method(), params.count(), &model.selection) {
@@ -245,6 +238,29 @@ impl Report {
             count(s.documents, "document"),
             s.skipped_boilerplate
         )
+    }
+}
+
+fn theme_report(id: usize, theme: &Theme, paragraphs: &[Paragraph]) -> ThemeReport {
+    ThemeReport {
+        id,
+        label: theme.label.clone(),
+        keywords: theme.keywords.clone(),
+        size: theme.members.len(),
+        share: round4(theme.members.len() as f32 / paragraphs.len().max(1) as f32),
+        sources: sources(theme.members.iter().map(|m| paragraphs[m.row].doc.as_str())),
+        words: theme.words.clone(),
+        paragraphs: theme
+            .members
+            .iter()
+            .map(|m| paragraph_ref(&paragraphs[m.row], Some(m.score)))
+            .collect(),
+        subthemes: theme
+            .subthemes
+            .iter()
+            .enumerate()
+            .map(|(i, sub)| theme_report(i + 1, sub, paragraphs))
+            .collect(),
     }
 }
 

@@ -43,6 +43,35 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
             let indent = "         ";
             write_wrapped(out, &shorten(&p.text, QUOTE_CHARS), indent, indent)?;
         }
+        if !t.subthemes.is_empty() {
+            writeln!(out, "   sub-themes:")?;
+        }
+        for sub in &t.subthemes {
+            let head = format!(
+                "{}.{} {} — {}: {}",
+                t.id,
+                sub.id,
+                capitalise(&sub.label),
+                count(sub.size, "paragraph"),
+                sub.keywords
+                    .iter()
+                    .skip(1)
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            write_wrapped(out, &head, "   ", "         ")?;
+            if let Some(p) = sub.paragraphs.first() {
+                let quote = format!(
+                    "{}:{}  {}",
+                    names[&p.doc],
+                    p.line,
+                    shorten(&p.text, QUOTE_CHARS / 2)
+                );
+                write_wrapped(out, &quote, "         ", "         ")?;
+            }
+        }
         writeln!(out)?;
     }
     write_sources_table(report, &names, out)?;

@@ -12,7 +12,7 @@ pub const DEFAULT_MIN_POINTS: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThemeCount {
     Fixed(usize),
-    /// The k of best mean silhouette (cosine) over 2..=[`super::auto_k_range`]'s upper end.
+    /// Chosen by mean silhouette (cosine) over [`super::auto_k_range`] (see [`super::NEAR_BEST`]).
     Auto,
 }
 
@@ -38,6 +38,8 @@ pub enum ParamError {
     Keywords(usize),
     #[error("a dense group needs at least 1 neighbour per paragraph (min_points is 0)")]
     ZeroMinPoints,
+    #[error("the theme tree has 1 or 2 levels (got depth {0})")]
+    Depth(usize),
 }
 
 /// Parameters that passed [`ParamGuard::check`]: what [`super::ThemeModel::fit`] takes.
@@ -48,6 +50,7 @@ pub struct ValidThemeParams {
     seed: u64,
     keywords: usize,
     min_points: usize,
+    depth: usize,
 }
 
 impl ValidThemeParams {
@@ -65,6 +68,9 @@ impl ValidThemeParams {
     }
     pub fn min_points(&self) -> usize {
         self.min_points
+    }
+    pub fn depth(&self) -> usize {
+        self.depth
     }
 }
 
@@ -91,6 +97,7 @@ impl Default for ThemeParams {
             seed: DEFAULT_SEED,
             keywords: DEFAULT_KEYWORDS,
             min_points: DEFAULT_MIN_POINTS,
+            depth: 2,
         })
     }
 }
@@ -123,6 +130,11 @@ impl ThemeParams {
         self.0.min_points = min_points;
         self
     }
+    /// Levels of the theme tree: 1, themes only; 2 (the default), themes and their sub-themes.
+    pub fn depth(mut self, depth: usize) -> Self {
+        self.0.depth = depth;
+        self
+    }
 }
 
 impl ParamGuard for ThemeParams {
@@ -139,6 +151,9 @@ impl ParamGuard for ThemeParams {
         }
         if p.min_points == 0 {
             return Err(ParamError::ZeroMinPoints);
+        }
+        if !(1..=2).contains(&p.depth) {
+            return Err(ParamError::Depth(p.depth));
         }
         Ok(p)
     }
