@@ -481,3 +481,99 @@ fn sub_themes_partition_their_theme_and_depth_one_has_none() {
     assert!(model.themes.iter().all(|t| t.subthemes.is_empty()));
     assert!(ThemeParams::new().depth(3).check().is_err());
 }
+
+#[test]
+fn clear_groups_are_stable_and_noise_is_not() {
+    let (vectors, texts, _) = generated();
+    let params = ThemeParams::new()
+        .count(ThemeCount::Fixed(3))
+        .depth(1)
+        .check()
+        .unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
+    for theme in &model.themes {
+        assert!(
+            theme.stability > 0.95,
+            "{}: {}",
+            theme.label,
+            theme.stability
+        );
+    }
+    let again = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
+    let stabilities = |m: &ThemeModel| m.themes.iter().map(|t| t.stability).collect::<Vec<_>>();
+    assert_eq!(stabilities(&model), stabilities(&again), "seeded: the same");
+
+    // Directions spread evenly over the sphere: four groups cut from no structure.
+    let mut seed = 5;
+    let dim = 8;
+    let rows: Vec<f32> = (0..60)
+        .flat_map(|_| {
+            let v: Vec<f32> = (0..dim).map(|_| noise(&mut seed)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(move |x| x / norm)
+        })
+        .collect();
+    let noise_vectors = Array2::from_shape_vec((60, dim), rows).unwrap();
+    let noise_texts: Vec<String> = (0..60).map(|i| format!("text number {i}")).collect();
+    let params = ThemeParams::new()
+        .count(ThemeCount::Fixed(4))
+        .depth(1)
+        .check()
+        .unwrap();
+    let model = ThemeModel::fit(noise_vectors.view(), &noise_texts, &params, None).unwrap();
+    let mean = model.themes.iter().map(|t| t.stability).sum::<f32>() / 4.0;
+    assert!(mean < 0.8, "{:?}", stabilities(&model));
+}
+
+#[test]
+fn an_outlier_budget_keeps_outliers_under_it() {
+    let home = tempfile::tempdir().unwrap();
+    let outliers = |budget: Option<&str>| {
+        let mut args = vec![
+            "data/nato-ukraine",
+            "--method",
+            "density",
+            "--format",
+            "json",
+        ];
+        if let Some(budget) = budget {
+            args.extend(["--max-outliers", budget]);
+        }
+        let out = themes_cli(home.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["outliers"].as_array().unwrap().len()
+    };
+    let free = outliers(None);
+    assert!(
+        free > 7,
+        "without a budget the sample corpus leaves {free} out"
+    );
+    assert!(outliers(Some("10%")) <= 6, "10% of 66 paragraphs");
+    assert!(outliers(Some("0.25")) <= 16, "25% of 66 paragraphs");
+    assert_eq!(outliers(Some("0%")), 0);
+
+    for (args, message) in [
+        (vec!["--max-outliers", "10%"], "density method only"),
+        (
+            vec!["--method", "density", "--max-outliers", "100%"],
+            "under 100%",
+        ),
+        (
+            vec!["--method", "density", "--max-outliers", "some"],
+            "such as 10%",
+        ),
+    ] {
+        let mut all = vec!["data/nato-ukraine"];
+        all.extend(args.iter().copied());
+        let out = themes_cli(home.path(), &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}

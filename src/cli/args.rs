@@ -151,6 +151,10 @@ pub struct ThemesArgs {
     /// Keywords per theme (the first is its label)
     #[arg(long, default_value_t = DEFAULT_KEYWORDS as u32, value_parser = clap::value_parser!(u32).range(1..=MAX_KEYWORDS as i64))]
     pub keywords: u32,
+    /// With --method density: the largest share of paragraphs left as outliers ("10%" or 0.1);
+    /// the radius is chosen among those that keep to it
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub max_outliers: Option<f32>,
     /// Levels of the theme tree: 1, themes only; 2, themes and their sub-themes
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub depth: u8,
@@ -162,6 +166,19 @@ pub struct ThemesArgs {
     /// Overwrite FILE if it exists
     #[arg(long)]
     pub force: bool,
+}
+
+/// "10%" or "0.1": a share from 0 to under 1.
+fn parse_share(value: &str) -> Result<f32, String> {
+    let (number, scale) = match value.strip_suffix('%') {
+        Some(percent) => (percent.trim(), 100.0),
+        None => (value.trim(), 1.0),
+    };
+    match number.parse::<f32>() {
+        Ok(x) if (0.0..1.0).contains(&(x / scale)) => Ok(x / scale),
+        Ok(_) => Err(format!("\"{value}\" is not a share from 0% to under 100%")),
+        Err(_) => Err(format!("\"{value}\" is not a share such as 10% or 0.1")),
+    }
 }
 
 fn parse_k(value: &str) -> Result<ThemeCount, String> {

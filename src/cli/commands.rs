@@ -268,6 +268,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         .seed(args.seed)
         .keywords(args.keywords as usize)
         .depth(args.depth as usize)
+        .max_outliers(args.max_outliers)
         .check()
         .map_err(|e| UsageError(e.to_string()))?;
     let corpus = load_corpus(&args.corpus, false, global.quiet)?;

@@ -40,12 +40,13 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     for t in &report.themes {
         writeln!(
             out,
-            "<section id=\"t{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%</span></h2>",
+            "<section id=\"t{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%, {}</span></h2>",
             t.id,
             t.id,
             e(&t.label),
             count(t.size, "paragraph"),
-            t.share * 100.0
+            t.share * 100.0,
+            super::text::stability(t)
         )?;
         writeln!(
             out,
@@ -82,13 +83,14 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         for sub in &t.subthemes {
             writeln!(
                 out,
-                "<section class=\"sub\" id=\"t{}-{}\"><h3>{}.{} {} <span class=\"n\">{}</span></h3>",
+                "<section class=\"sub\" id=\"t{}-{}\"><h3>{}.{} {} <span class=\"n\">{}, {}</span></h3>",
                 t.id,
                 sub.id,
                 t.id,
                 sub.id,
                 e(&sub.label),
-                count(sub.size, "paragraph")
+                count(sub.size, "paragraph"),
+                super::text::stability(sub)
             )?;
             writeln!(
                 out,

@@ -12,11 +12,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     for t in &report.themes {
         writeln!(
             out,
-            "## {}. {} — {} ({:.0}%)\n",
+            "## {}. {} — {} ({:.0}%), {}\n",
             t.id,
             escape(&t.label),
             count(t.size, "paragraph"),
-            t.share * 100.0
+            t.share * 100.0,
+            super::text::stability(t)
         )?;
         let keywords: Vec<String> = t.keywords.iter().map(|k| escape(k)).collect();
         writeln!(out, "**Keywords:** {}  ", keywords.join(", "))?;
@@ -40,11 +41,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
             let keywords: Vec<String> = sub.keywords.iter().skip(1).map(|k| escape(k)).collect();
             writeln!(
                 out,
-                "### {}.{} {} — {}\n\n**Keywords:** {}\n",
+                "### {}.{} {} — {}, {}\n\n**Keywords:** {}\n",
                 t.id,
                 sub.id,
                 escape(&sub.label),
                 count(sub.size, "paragraph"),
+                super::text::stability(sub),
                 keywords.join(", ")
             )?;
             if let Some(p) = sub.paragraphs.first() {

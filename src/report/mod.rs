@@ -75,8 +75,12 @@ pub struct ThemeReport {
     pub share: f32,
     /// Documents the theme draws from, most paragraphs first.
     pub sources: Vec<SourceCount>,
-    /// The 25 most distinctive single words (c-TF-IDF): what `eval topics` measures.
+    /// The 25 most telling single words: what `eval topics` measures.
     pub words: Vec<String>,
+    /// Mean best Jaccard over bootstrap re-fits of its level (1 = always comes back).
+    pub stability: f32,
+    /// Stability under 0.6: the theme does not reliably come back.
+    pub unstable: bool,
     /// Every member, most central first; score = cosine to the theme centroid.
     pub paragraphs: Vec<ParagraphRef>,
     /// The theme split at the corpus' fine grain (same shape, ids 1.. within the theme);
@@ -124,6 +128,10 @@ impl DocumentReport {
             .find(|m| m.theme == theme)
             .map_or(0, |m| m.paragraphs)
     }
+}
+
+fn round2(x: f32) -> f32 {
+    (x * 100.0).round() / 100.0
 }
 
 fn round4(x: f32) -> f32 {
@@ -250,6 +258,8 @@ fn theme_report(id: usize, theme: &Theme, paragraphs: &[Paragraph]) -> ThemeRepo
         share: round4(theme.members.len() as f32 / paragraphs.len().max(1) as f32),
         sources: sources(theme.members.iter().map(|m| paragraphs[m.row].doc.as_str())),
         words: theme.words.clone(),
+        stability: round2(theme.stability),
+        unstable: theme.stability < crate::themes::UNSTABLE_BELOW,
         paragraphs: theme
             .members
             .iter()

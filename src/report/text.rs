@@ -18,11 +18,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     for t in &report.themes {
         writeln!(
             out,
-            "{}. {} — {} ({:.0}%)",
+            "{}. {} — {} ({:.0}%), {}",
             t.id,
             capitalise(&t.label),
             count(t.size, "paragraph"),
-            t.share * 100.0
+            t.share * 100.0,
+            stability(t)
         )?;
         let keywords = format!("keywords: {}", t.keywords.join(", "));
         write_wrapped(out, &keywords, "   ", "             ")?;
@@ -48,11 +49,12 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         }
         for sub in &t.subthemes {
             let head = format!(
-                "{}.{} {} — {}: {}",
+                "{}.{} {} — {}, {}: {}",
                 t.id,
                 sub.id,
                 capitalise(&sub.label),
                 count(sub.size, "paragraph"),
+                stability(sub),
                 sub.keywords
                     .iter()
                     .skip(1)
@@ -172,6 +174,15 @@ fn shorten(text: &str, max: usize) -> String {
     let cut: String = text.chars().take(max).collect();
     let end = cut.rfind(' ').unwrap_or(cut.len());
     format!("{}…", cut[..end].trim_end_matches([',', ';', ':', ' ']))
+}
+
+/// "stability 0.91", or "stability 0.42, unstable".
+pub(super) fn stability(theme: &super::ThemeReport) -> String {
+    if theme.unstable {
+        format!("stability {:.2}, unstable", theme.stability)
+    } else {
+        format!("stability {:.2}", theme.stability)
+    }
 }
 
 fn capitalise(text: &str) -> String {

@@ -131,8 +131,14 @@ pub fn kmeans_plus_plus(
 /// DBSCAN (linfa) with at least `min_points` neighbours within a radius read off the data: of
 /// the deciles of the distances from each point to its `min_points`-th nearest neighbour, the
 /// one whose grouping scores best as mean silhouette of the grouped points times the share of
-/// points grouped (ties: the smaller radius).
-pub fn density(vectors: ArrayView2<f32>, min_points: usize) -> Result<(Labels, f32), ThemeError> {
+/// points grouped (ties: the smaller radius). With an outlier budget, only radii that leave at
+/// most that share out compete, and the (1 − budget) quantile of those distances joins them:
+/// at that radius at least 1 − budget of the points are core points, so it always keeps to it.
+pub fn density(
+    vectors: ArrayView2<f32>,
+    min_points: usize,
+    max_outliers: Option<f32>,
+) -> Result<(Labels, f32), ThemeError> {
     let n = vectors.nrows();
     let similarity = vectors.dot(&vectors.t());
     let mut kth: Vec<f32> = similarity
@@ -147,22 +153,42 @@ pub fn density(vectors: ArrayView2<f32>, min_points: usize) -> Result<(Labels, f
         })
         .collect();
     kth.sort_by(f32::total_cmp);
+    let mut radii: Vec<f32> = (1..=9)
+        .map(|decile| kth[(decile * n / 10).min(n - 1)])
+        .collect();
+    if let Some(budget) = max_outliers {
+        let core = ((1.0 - f64::from(budget)) * n as f64).ceil() as usize;
+        // A hair wider, so a neighbour at exactly that distance counts however DBSCAN compares.
+        radii.push(kth[core.saturating_sub(1).min(n - 1)] * 1.000_001 + 1e-7);
+    }
     let mut best: Option<(f32, Labels, f32)> = None;
-    for decile in 1..=9 {
-        let radius = kth[(decile * n / 10).min(n - 1)].max(1e-6);
-        let labels = Dbscan::params(min_points)
-            .tolerance(radius)
-            .check()?
-            .transform(&vectors);
-        let labels = relabel(labels.to_vec());
+    for radius in radii {
+        let radius = radius.max(1e-6);
+        let labels = dbscan(vectors, min_points, radius)?;
         let grouped = labels.iter().flatten().count() as f32 / n as f32;
+        if max_outliers.is_some_and(|budget| 1.0 - grouped > budget + 1e-6) {
+            continue;
+        }
         let score = silhouette(&similarity, &labels) * grouped;
         if best.as_ref().is_none_or(|b| score > b.0) {
             best = Some((score, labels, radius));
         }
     }
-    let (_, labels, radius) = best.expect("nine radii were tried");
+    let (_, labels, radius) = best.expect("one radius always keeps to the budget");
     Ok((labels, radius))
+}
+
+/// DBSCAN (linfa) at a given radius: the density method's grouping re-run on other rows.
+pub fn dbscan(
+    vectors: ArrayView2<f32>,
+    min_points: usize,
+    radius: f32,
+) -> Result<Labels, ThemeError> {
+    let labels = Dbscan::params(min_points)
+        .tolerance(radius)
+        .check()?
+        .transform(&vectors);
+    Ok(relabel(labels.to_vec()))
 }
 
 /// Numbers clusters in order of first appearance, so the same grouping always reads the same.
@@ -254,7 +280,7 @@ mod tests {
         let mut v = blobs().into_raw_vec_and_offset().0;
         v.extend([0.5, 0.5, 0.5, 0.5]);
         let v = Array2::from_shape_vec((16, 4), v).unwrap();
-        let (labels, _) = density(v.view(), 3).unwrap();
+        let (labels, _) = density(v.view(), 3, None).unwrap();
         assert_eq!(labels[15], None);
         assert_eq!(labels.iter().flatten().max(), Some(&2));
     }

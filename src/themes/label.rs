@@ -99,7 +99,7 @@ struct PhraseStats {
 fn word_runs(run: &str) -> Vec<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut current: Vec<(String, String)> = Vec::new();
-    for raw in run.split(|c: char| c.is_whitespace() || c == '/') {
+    for raw in run.split(|c: char| c.is_whitespace() || c == '/' || c == '\\') {
         let word = raw.trim_matches(|c: char| !c.is_alphanumeric());
         let possessive = word.strip_suffix("’s").or_else(|| word.strip_suffix("'s"));
         let word = possessive.unwrap_or(word);

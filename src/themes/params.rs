@@ -30,7 +30,7 @@ pub enum Method {
 }
 
 /// A parameter outside what a fit can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum ParamError {
     #[error("the number of themes must be at least 1")]
     ZeroThemes,
@@ -40,10 +40,14 @@ pub enum ParamError {
     ZeroMinPoints,
     #[error("the theme tree has 1 or 2 levels (got depth {0})")]
     Depth(usize),
+    #[error("an outlier budget must be from 0% to under 100% (got {:.1}%)", .0 * 100.0)]
+    OutlierBudget(f32),
+    #[error("an outlier budget applies to the density method only (k-means leaves no outliers)")]
+    OutliersWithoutDensity,
 }
 
 /// Parameters that passed [`ParamGuard::check`]: what [`super::ThemeModel::fit`] takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValidThemeParams {
     count: ThemeCount,
     method: Method,
@@ -51,6 +55,7 @@ pub struct ValidThemeParams {
     keywords: usize,
     min_points: usize,
     depth: usize,
+    max_outliers: Option<f32>,
 }
 
 impl ValidThemeParams {
@@ -72,6 +77,9 @@ impl ValidThemeParams {
     pub fn depth(&self) -> usize {
         self.depth
     }
+    pub fn max_outliers(&self) -> Option<f32> {
+        self.max_outliers
+    }
 }
 
 /// Parameters of a theme fit, built with chained setters and checked with
@@ -86,7 +94,7 @@ impl ValidThemeParams {
 /// assert!(ThemeParams::new().keywords(0).check().is_err());
 /// # Ok::<(), themescope::themes::ParamError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ThemeParams(ValidThemeParams);
 
 impl Default for ThemeParams {
@@ -98,6 +106,7 @@ impl Default for ThemeParams {
             keywords: DEFAULT_KEYWORDS,
             min_points: DEFAULT_MIN_POINTS,
             depth: 2,
+            max_outliers: None,
         })
     }
 }
@@ -130,6 +139,12 @@ impl ThemeParams {
         self.0.min_points = min_points;
         self
     }
+    /// For the density method: the largest share of paragraphs (0 to below 1) left as outliers;
+    /// the radius is chosen among those that keep to it.
+    pub fn max_outliers(mut self, share: Option<f32>) -> Self {
+        self.0.max_outliers = share;
+        self
+    }
     /// Levels of the theme tree: 1, themes only; 2 (the default), themes and their sub-themes.
     pub fn depth(mut self, depth: usize) -> Self {
         self.0.depth = depth;
@@ -154,6 +169,14 @@ impl ParamGuard for ThemeParams {
         }
         if !(1..=2).contains(&p.depth) {
             return Err(ParamError::Depth(p.depth));
+        }
+        if let Some(share) = p.max_outliers {
+            if !(0.0..1.0).contains(&share) {
+                return Err(ParamError::OutlierBudget(share));
+            }
+            if p.method != Method::Density {
+                return Err(ParamError::OutliersWithoutDensity);
+            }
         }
         Ok(p)
     }
