@@ -352,9 +352,12 @@ fn text_markdown_and_html_reports_are_readable_and_self_contained() {
     );
     let html = std::fs::read_to_string(&html_path).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
-    for external in ["http://", "https://", "<script", "<link", "src="] {
+    for external in ["http://", "https://", "<script src", "<link", "src="] {
         assert!(!html.contains(external), "no external assets: {external}");
     }
+    // The map: inline SVG, a mark per paragraph, and its few lines of inline script.
+    assert_eq!(html.matches("<circle ").count(), 66);
+    assert_eq!(html.matches("<script>").count(), 1);
     let again = themes_cli(home.path(), &html_args);
     assert_eq!(
         again.status.code(),

@@ -296,7 +296,13 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
             );
         }
     }
-    let rendered = Report::new(&model, &index.paragraphs, skipped, &params).render(args.format);
+    let mut report = Report::new(&model, &index.paragraphs, skipped, &params);
+    if args.format == themescope::report::Format::Html {
+        let (rows, layout) =
+            themescope::themes::map::sampled_layout(index.vectors.view(), args.seed);
+        report = report.with_map(&rows, layout.view(), &index.paragraphs);
+    }
+    let rendered = report.render(args.format);
     match &args.output {
         Some(path) => {
             write_output(path, rendered.as_bytes())?;

@@ -1,4 +1,5 @@
-//! The theme report as one self-contained HTML page: no scripts, fonts or images from elsewhere.
+//! The theme report as one self-contained HTML page: no scripts, fonts or images from elsewhere;
+//! the theme map is inline SVG with a few lines of inline script.
 
 use std::fmt::{self, Write};
 
@@ -37,10 +38,14 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         writeln!(out, "</li>")?;
     }
     out.write_str("</ol></nav>\n")?;
+    if !report.map.is_empty() {
+        write_map(report, &names, out)?;
+    }
     for t in &report.themes {
         writeln!(
             out,
-            "<section id=\"t{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%, {}</span></h2>",
+            "<section id=\"t{}\" data-theme=\"{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%, {}</span></h2>",
+            t.id,
             t.id,
             t.id,
             e(&t.label),
@@ -151,13 +156,101 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     Ok(())
 }
 
+/// Map marks' colours: theme t gets hue t × 137.5° (the golden angle), so neighbours in the
+/// list differ and any number of themes has colours; outliers are grey.
+fn colour(theme: Option<usize>) -> String {
+    match theme {
+        Some(t) => format!("hsl({:.1},65%,45%)", (t as f32 * 137.508) % 360.0),
+        None => "#aaa".to_string(),
+    }
+}
+
+/// Map side in SVG units; the layout's [0, 1]² is drawn inside a margin.
+const MAP_SIDE: f32 = 1000.0;
+const MAP_MARGIN: f32 = 40.0;
+
+/// The theme map: one mark per paragraph (`data-id`, `data-theme`, hover title "doc:line —
+/// text"), theme labels at their marks' median, and a few lines of script so a click on a mark
+/// shows only its theme (on the map and below) and a click elsewhere on the map shows all;
+/// `#theme=N` in the address does the same on load.
+fn write_map(
+    report: &Report,
+    names: &std::collections::BTreeMap<String, String>,
+    out: &mut dyn Write,
+) -> fmt::Result {
+    let e = escape_html;
+    let place = |v: f32| MAP_MARGIN + v * (MAP_SIDE - 2.0 * MAP_MARGIN);
+    let paragraph: std::collections::HashMap<&str, &super::ParagraphRef> = report
+        .themes
+        .iter()
+        .flat_map(|t| t.paragraphs.iter())
+        .chain(report.outliers.iter())
+        .map(|p| (p.id.as_str(), p))
+        .collect();
+    writeln!(
+        out,
+        "<h2>Map</h2>\n<p class=\"src\">Each dot is a paragraph, placed so that paragraphs close in meaning are close on the map; colour is its theme. Click a dot to show its theme only; click the background to show all.</p>\n<svg id=\"map\" viewBox=\"0 0 {MAP_SIDE} {MAP_SIDE}\" role=\"img\" aria-label=\"theme map\">"
+    )?;
+    for point in &report.map {
+        let title = paragraph.get(point.id.as_str()).map_or(String::new(), |p| {
+            let text: String = p.text.chars().take(240).collect();
+            format!("{}:{} — {}", names[&p.doc], p.line, text)
+        });
+        writeln!(
+            out,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"6\" fill=\"{}\" data-id=\"{}\" data-theme=\"{}\"><title>{}</title></circle>",
+            place(point.x),
+            place(point.y),
+            colour(point.theme),
+            e(&point.id),
+            point.theme.map_or(String::new(), |t| t.to_string()),
+            e(&title)
+        )?;
+    }
+    for t in &report.themes {
+        let mut xs: Vec<f32> = Vec::new();
+        let mut ys: Vec<f32> = Vec::new();
+        for point in report.map.iter().filter(|p| p.theme == Some(t.id)) {
+            xs.push(point.x);
+            ys.push(point.y);
+        }
+        if xs.is_empty() {
+            continue;
+        }
+        xs.sort_by(f32::total_cmp);
+        ys.sort_by(f32::total_cmp);
+        writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ml\" data-theme=\"{}\">{}. {}</text>",
+            place(xs[xs.len() / 2]),
+            place(ys[ys.len() / 2]),
+            t.id,
+            t.id,
+            e(&t.label)
+        )?;
+    }
+    out.write_str("</svg>\n<script>\n")?;
+    out.write_str(MAP_SCRIPT)?;
+    out.write_str("</script>\n")
+}
+
+const MAP_SCRIPT: &str = "function showTheme(t){\n\
+document.querySelectorAll('section[data-theme]').forEach(s=>{s.hidden=!!t&&s.dataset.theme!==t;});\n\
+document.querySelectorAll('#map [data-theme]').forEach(m=>{m.classList.toggle('dim',!!t&&m.dataset.theme!==t);});\n\
+}\n\
+document.querySelectorAll('#map circle').forEach(c=>c.addEventListener('click',ev=>{ev.stopPropagation();showTheme(c.dataset.theme||null);}));\n\
+document.getElementById('map').addEventListener('click',()=>showTheme(null));\n\
+document.addEventListener('DOMContentLoaded',()=>{const wanted=location.hash.match(/^#theme=(\\d+)$/);if(wanted){showTheme(wanted[1]);}});\n";
+
 const CSS: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\n\
 h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}section.sub{margin-left:1.5rem}.n{color:#777;font-size:.8em;font-weight:normal}\n\
 .kw span{display:inline-block;background:#eef3fb;border-radius:.8rem;padding:0 .6rem;margin:0 .3rem .3rem 0}\n\
 .src{color:#555}blockquote{margin:.5rem 0;padding:.3rem .8rem;border-left:3px solid #ccd}\n\
 blockquote.top{border-left-color:#4a7bd0}blockquote p{margin:0}footer{color:#777;font-size:.85em}\n\
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:right}\n\
-td:first-child{text-align:left}td{background:linear-gradient(90deg,#dbe7fb var(--s,0%),transparent var(--s,0%))}\n";
+td:first-child{text-align:left}td{background:linear-gradient(90deg,#dbe7fb var(--s,0%),transparent var(--s,0%))}\n\
+#map{width:100%;max-width:60rem;border:1px solid #ddd;background:#fcfcfc}#map circle{cursor:pointer;opacity:.85}\n\
+#map .dim{opacity:.08}.ml{font-size:22px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:5px;text-anchor:middle;pointer-events:none}\n";
 
 fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -31,6 +31,19 @@ pub struct Report {
     pub themes: Vec<ThemeReport>,
     pub documents: Vec<DocumentReport>,
     pub outliers: Vec<ParagraphRef>,
+    /// The theme map (see [`Report::with_map`]); empty unless a layout was added.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub map: Vec<MapPoint>,
+}
+
+/// A paragraph's place on the theme map, in [0, 1]².
+#[derive(Debug, Clone, Serialize)]
+pub struct MapPoint {
+    pub id: String,
+    pub x: f32,
+    pub y: f32,
+    /// Its top-level theme's id; `None` for an outlier.
+    pub theme: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,7 +197,37 @@ impl Report {
             themes,
             documents,
             outliers: model.outliers.iter().map(|&r| reference(r, None)).collect(),
+            map: Vec::new(),
         }
+    }
+
+    /// Adds the theme map: `layout` places `rows` of `paragraphs` (the paragraphs the report
+    /// was made from), one (x, y) per row in [0, 1]², as [`crate::themes::map::layout`] gives.
+    pub fn with_map(
+        mut self,
+        rows: &[usize],
+        layout: ndarray::ArrayView2<f32>,
+        paragraphs: &[Paragraph],
+    ) -> Self {
+        let theme_of: std::collections::HashMap<&str, usize> = self
+            .themes
+            .iter()
+            .flat_map(|t| t.paragraphs.iter().map(move |p| (p.id.as_str(), t.id)))
+            .collect();
+        self.map = rows
+            .iter()
+            .zip(layout.rows())
+            .map(|(&row, place)| {
+                let id = &paragraphs[row].id;
+                MapPoint {
+                    id: id.clone(),
+                    x: round4(place[0]),
+                    y: round4(place[1]),
+                    theme: theme_of.get(id.as_str()).copied(),
+                }
+            })
+            .collect();
+        self
     }
 
     /// The report in `format`, as one string.

@@ -25,15 +25,20 @@ pub struct WardTree {
 impl WardTree {
     /// Builds the tree on every row, or on a seeded sample of [`WARD_SAMPLE`] rows.
     pub fn new(vectors: ArrayView2<f32>, seed: u64) -> Self {
+        Self::on_sample(vectors, seed, WARD_SAMPLE)
+    }
+
+    /// Builds the tree on every row, or on a seeded sample of `sample` rows.
+    pub fn on_sample(vectors: ArrayView2<f32>, seed: u64, sample: usize) -> Self {
         let n = vectors.nrows();
         let mut rows: Vec<usize> = (0..n).collect();
-        if n > WARD_SAMPLE {
+        if n > sample {
             use rand_xoshiro::rand_core::RngCore;
             let mut rng = Xoshiro256Plus::seed_from_u64(seed);
             for i in (1..n).rev() {
                 rows.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
             }
-            rows.truncate(WARD_SAMPLE);
+            rows.truncate(sample);
             rows.sort_unstable();
         }
         let m = rows.len();

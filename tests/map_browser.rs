@@ -1,0 +1,149 @@
+//! The HTML report's theme map, rendered by a real browser (Debian's `chromium`, headless): one
+//! mark per paragraph with its id, and a theme filter that works.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// Debian's chromium, or `None` (a failure under CI=true, where .ci/run installs it).
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is missing, and CI=true: .ci/run installs it"
+        );
+        eprintln!("skipped: no chromium here");
+    }
+    found
+}
+
+/// The page's DOM after its scripts ran.
+fn rendered_dom(browser: &Path, page: &Path, fragment: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}{fragment}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every `<tag ...>` opening tag of the DOM, as its attribute text.
+fn tags<'a>(dom: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag} ");
+    dom.match_indices(&open)
+        .map(|(at, _)| {
+            let rest = &dom[at + open.len()..];
+            &rest[..rest.find('>').unwrap()]
+        })
+        .collect()
+}
+
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    tag.find(&key).map(|at| {
+        let rest = &tag[at + key.len()..];
+        &rest[..rest.find('"').unwrap()]
+    })
+}
+
+#[test]
+fn the_map_has_a_mark_per_paragraph_and_filters_by_theme() {
+    let Some(browser) = chromium() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let report = Outcome::of(themescope_with_real_model(home.path()).args([
+        "-q",
+        "themes",
+        "data/nato-ukraine",
+        "--format",
+        "json",
+    ]))
+    .ok();
+    let report: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    Outcome::of(
+        themescope_with_real_model(home.path())
+            .args([
+                "-q",
+                "themes",
+                "data/nato-ukraine",
+                "--format",
+                "html",
+                "-o",
+            ])
+            .arg(&page),
+    )
+    .ok();
+
+    let mut theme_of = std::collections::HashMap::new();
+    for theme in report["themes"].as_array().unwrap() {
+        for p in theme["paragraphs"].as_array().unwrap() {
+            theme_of.insert(
+                p["id"].as_str().unwrap().to_string(),
+                theme["id"].to_string(),
+            );
+        }
+    }
+    let dom = rendered_dom(&browser, &page, "");
+    let marks = tags(&dom, "circle");
+    let ids: BTreeSet<String> = marks
+        .iter()
+        .map(|m| attribute(m, "data-id").unwrap().to_string())
+        .collect();
+    assert_eq!(marks.len(), 66, "one mark per paragraph");
+    assert_eq!(ids, theme_of.keys().cloned().collect::<BTreeSet<_>>());
+    for mark in &marks {
+        let id = attribute(mark, "data-id").unwrap();
+        assert_eq!(attribute(mark, "data-theme").unwrap(), theme_of[id], "{id}");
+    }
+    // Hover text: each mark's title says where the paragraph is from.
+    assert!(dom.matches("<title>").count() > 66);
+    assert!(
+        dom.contains("<title>004_82e8b515326dff73.txt:5 — "),
+        "doc:line, then the text"
+    );
+    let sections = tags(&dom, "section");
+    assert!(sections.iter().all(|s| !s.contains("hidden")));
+
+    // The filter, as a click on a mark of theme 2 or the address #theme=2 sets it.
+    let dom = rendered_dom(&browser, &page, "#theme=2");
+    let themed: Vec<&str> = tags(&dom, "section")
+        .into_iter()
+        .filter(|s| attribute(s, "data-theme").is_some())
+        .collect();
+    assert_eq!(themed.len(), report["themes"].as_array().unwrap().len());
+    for section in themed {
+        let shown = attribute(section, "data-theme") == Some("2");
+        assert_eq!(!section.contains("hidden"), shown, "{section}");
+    }
+    for mark in tags(&dom, "circle") {
+        let own = attribute(mark, "data-theme") == Some("2");
+        let dimmed = attribute(mark, "class").is_some_and(|c| c.contains("dim"));
+        assert_eq!(dimmed, !own, "{mark}");
+    }
+}
