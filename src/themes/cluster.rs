@@ -42,13 +42,15 @@ impl WardTree {
             rows.sort_unstable();
         }
         let m = rows.len();
+        // Squared distances from one matrix product: |a|² + |b|² − 2a·b (clamped at 0, as
+        // rounding can leave a hair below it for near-duplicates).
+        let leaves = vectors.select(Axis(0), &rows);
+        let gram = leaves.dot(&leaves.t());
         let mut condensed = Vec::with_capacity(m * m.saturating_sub(1) / 2);
         for i in 0..m {
-            let a = vectors.row(rows[i]);
-            for &j in &rows[i + 1..] {
-                let b = vectors.row(j);
-                let d2: f32 = a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum();
-                condensed.push(f64::from(d2).sqrt());
+            for j in i + 1..m {
+                let d2 = gram[[i, i]] + gram[[j, j]] - 2.0 * gram[[i, j]];
+                condensed.push(f64::from(d2.max(0.0)).sqrt());
             }
         }
         let steps = if m > 1 {

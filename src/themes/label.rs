@@ -238,6 +238,12 @@ impl Counts {
 
     fn spelling(&self, class: usize, phrase: &str) -> String {
         let stats = &self.per_class[class][phrase];
+        // A word a fifth of its uses write in lower case is a common noun that headlines
+        // capitalise ("Sports", "President"), not a name.
+        let total: usize = stats.spellings.values().sum();
+        if stats.spellings.get(phrase).is_some_and(|&n| n * 5 >= total) {
+            return phrase.to_string();
+        }
         // Most common spelling; ties to the lexically first for stable output.
         let best = stats
             .spellings
@@ -270,6 +276,9 @@ pub struct Candidate {
     /// How rare its content words are over the corpus: the mean of ln(N / df) / ln N over its
     /// distinct content words, 0 (in every paragraph) to 1 (in one).
     pub specificity: f32,
+    /// Coverage × purity: the share of the theme's paragraphs that say it, times the share of
+    /// all paragraphs saying it that are in the theme.
+    pub telling: f32,
 }
 
 /// A theme's name and keywords.
@@ -306,8 +315,8 @@ pub fn candidates(
         }
     }
     let everywhere: HashSet<String> = spread
-        .into_iter()
-        .filter(|&(_, (df, themes))| k > 1 && total >= 12 && df * 3 >= total && themes * 2 >= k)
+        .iter()
+        .filter(|&(_, &(df, themes))| k > 1 && total >= 12 && df * 3 >= total && themes * 2 >= k)
         .map(|(p, _)| p.to_string())
         .collect();
     let mut word_df: HashMap<&str, usize> = HashMap::new();
@@ -343,15 +352,39 @@ pub fn candidates(
                     .iter()
                     .any(|row| stats[phrase].paragraphs.contains(row))
             };
+            let telling = |phrase: &str| {
+                let here = counts.paragraph_count(class, phrase) as f32;
+                here / sizes[class].max(1) as f32 * here / spread[phrase].0.max(1) as f32
+            };
+            // The best by c-TF-IDF, and the best by coverage × purity (broad themes are named
+            // by what many of their paragraphs say and few others do).
+            let mut by_telling: Vec<&(String, f64)> = list
+                .iter()
+                .filter(|(phrase, _)| counts.paragraph_count(class, phrase) >= min_paragraphs)
+                .collect();
+            by_telling.sort_by(|a, b| telling(&b.0).total_cmp(&telling(&a.0)).then(a.0.cmp(&b.0)));
+            let telling_keys: HashSet<&str> = by_telling
+                .iter()
+                .take(per_class / 2)
+                .map(|(p, _)| p.as_str())
+                .collect();
             let recurring = list
                 .iter()
                 .filter(|(phrase, _)| counts.paragraph_count(class, phrase) >= min_paragraphs)
-                .take(per_class);
-            // A phrase said once is worth naming a theme by only if it says something whole.
+                .enumerate()
+                .filter(|(rank, (phrase, _))| {
+                    *rank < per_class || telling_keys.contains(phrase.as_str())
+                })
+                .map(|(_, c)| c);
+            // A phrase said once is worth naming a small theme by only if it says something
+            // whole; a large theme is named by what recurs in it.
+            let small = sizes[class] < SMALL_THEME;
             let central_only = list
                 .iter()
                 .filter(|(phrase, _)| {
-                    counts.paragraph_count(class, phrase) < min_paragraphs && from_centre(phrase)
+                    small
+                        && counts.paragraph_count(class, phrase) < min_paragraphs
+                        && from_centre(phrase)
                 })
                 .filter(|(phrase, _)| content_words(phrase) >= 2);
             recurring
@@ -364,6 +397,7 @@ pub fn candidates(
                     ctfidf: *ctfidf,
                     recurring,
                     specificity: specificity(key),
+                    telling: telling(key),
                 })
                 .collect()
         })
@@ -397,11 +431,20 @@ pub fn select(
     centroids: &Array2<f32>,
     n: usize,
     diversity: f32,
+    theme_size: usize,
 ) -> Naming {
+    // Coverage speaks for a large theme; in a small one a phrase in one paragraph of seven is
+    // as good as one in three, and the central paragraphs' phrases name it.
+    let telling_weight = TELLING * theme_size as f32 / (theme_size as f32 + TELLING_HALF);
     let best = candidates
         .iter()
         .map(|c| c.ctfidf)
         .fold(0.0, f64::max)
+        .max(1e-12);
+    let best_telling = candidates
+        .iter()
+        .map(|c| c.telling)
+        .fold(0.0, f32::max)
         .max(1e-12);
     let relevance: Vec<f32> = candidates
         .iter()
@@ -431,7 +474,9 @@ pub fn select(
                 .collect();
             let extra_words = distinct_words.len().saturating_sub(2) as f32;
             // Words the whole corpus uses ("war in Ukraine" in news on Ukraine) name no theme.
-            own + margin + 0.3 * distinct + SPECIFICITY * c.specificity - 0.1 * extra_words
+            let telling = c.telling / best_telling;
+            own + margin + 0.3 * distinct + SPECIFICITY * c.specificity + telling_weight * telling
+                - 0.1 * extra_words
         })
         .collect();
     // The label first: the most relevant candidate that names a subject, if any does.
@@ -586,6 +631,14 @@ pub fn words_of(text: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|w| w.chars().count() >= 2)
         .map(str::to_lowercase)
 }
+
+/// Themes under this many paragraphs may be named by a phrase only their central paragraphs say.
+const SMALL_THEME: usize = 30;
+
+/// Weight of a candidate's [`Candidate::telling`] (scaled to the theme's best) in its relevance,
+/// reached by large themes: a theme of [`TELLING_HALF`] paragraphs gets half of it.
+const TELLING: f32 = 0.6;
+const TELLING_HALF: f32 = 50.0;
 
 /// Weight of a candidate's [`Candidate::specificity`] in its relevance.
 const SPECIFICITY: f32 = 0.3;

@@ -627,6 +627,7 @@ impl Naming<'_> {
                     &siblings,
                     self.keywords,
                     DIVERSITY,
+                    members[g].len(),
                 );
                 names[g] = Some((naming.label, naming.keywords));
             }
