@@ -365,6 +365,23 @@ fn text_markdown_and_html_reports_are_readable_and_self_contained() {
         "an existing report is not overwritten"
     );
     assert_eq!(std::fs::read_to_string(&html_path).unwrap(), html);
+    let mut forced = html_args.to_vec();
+    forced.push("--force");
+    let out = themes_cli(home.path(), &forced);
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&html_path).unwrap(),
+        html,
+        "the same input and seed give the same page, map included"
+    );
+    for format in ["text", "markdown"] {
+        let args = ["data/nato-ukraine", "--format", format];
+        assert_eq!(
+            themes_cli(home.path(), &args).stdout,
+            themes_cli(home.path(), &args).stdout,
+            "{format} is deterministic"
+        );
+    }
 }
 
 #[test]
