@@ -41,6 +41,17 @@ pub enum ParagraphKind {
     Boilerplate,
 }
 
+impl ParagraphKind {
+    /// The kind as the JSON outputs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Title => "title",
+            Self::Body => "body",
+            Self::Boilerplate => "boilerplate",
+        }
+    }
+}
+
 /// One paragraph and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Paragraph {

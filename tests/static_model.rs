@@ -292,36 +292,13 @@ texts = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8"
 np.save(sys.argv[3], model.encode(texts).astype(np.float32))
 "#;
 
-/// A Python with model2vec, in a venv of its own outside the project (made on first use and
-/// kept in the system's temporary directory); None, with a message, when Python, venv or pip
-/// are not to be had here.
+/// A Python with model2vec (see [`python_with`]).
 fn model2vec_python() -> Option<std::path::PathBuf> {
-    let venv = std::env::temp_dir().join("themescope-test-model2vec-0.10.0");
-    let python = venv.join("bin/python");
-    let ready = |p: &Path| {
-        std::process::Command::new(p)
-            .args(["-c", "import model2vec"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready(&python) {
-        return Some(python);
-    }
-    let made = std::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && std::process::Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "model2vec==0.10.0"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if made && ready(&python) {
-        Some(python)
-    } else {
-        eprintln!("skipped the model2vec comparison: no Python venv with pip here");
-        None
-    }
+    python_with(
+        "themescope-test-model2vec-0.10.0",
+        "model2vec==0.10.0",
+        "model2vec",
+    )
 }
 
 #[test]

@@ -71,12 +71,13 @@ pub struct CorpusArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Embed every paragraph: a float32 .npy matrix plus an ids sidecar, or JSONL on stdout
+    /// Embed every paragraph: a float32 .npy matrix plus an ids sidecar, a Parquet table, or
+    /// JSONL on stdout
     Embed {
         #[command(flatten)]
         corpus: CorpusArgs,
         /// Write the vectors to FILE.npy (rows in paragraph order) and the ids, sources and
-        /// texts to FILE.ids.jsonl beside it
+        /// texts to FILE.ids.jsonl beside it; with --format parquet, one table to FILE.parquet
         #[arg(
             long,
             short,
@@ -84,8 +85,9 @@ pub enum Command {
             required_unless_present = "format"
         )]
         output: Option<PathBuf>,
-        /// Print JSONL records {id, doc, line, text, vector} on stdout instead
-        #[arg(long, value_enum, conflicts_with = "output")]
+        /// jsonl: records {id, doc, line, kind, text, vector} on stdout instead; parquet: one
+        /// table (id, doc, line, kind, text, vector as a fixed-size list of float32) to --output
+        #[arg(long, value_enum)]
         format: Option<EmbedFormat>,
         /// Overwrite existing output files
         #[arg(long)]
@@ -268,6 +270,7 @@ pub enum EvalTask {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmbedFormat {
     Jsonl,
+    Parquet,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,7 @@ use themescope::report::Report;
 use themescope::themes::{ThemeCount, ThemeParams};
 use themescope::ParamGuard;
 
-use super::args::{Cli, Command, CorpusArgs, ModelAction, SimilarityArgs, ThemesArgs};
+use super::args::{Cli, Command, CorpusArgs, EmbedFormat, ModelAction, SimilarityArgs, ThemesArgs};
 use super::session::{load_corpus, Session};
 use super::UsageError;
 
@@ -22,9 +22,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Embed {
             corpus,
             output,
-            format: _,
+            format,
             force,
-        } => embed(global, &corpus, output.as_deref(), force),
+        } => embed(global, &corpus, output.as_deref(), format, force),
         Command::Nearest {
             query,
             corpus,
@@ -128,15 +128,54 @@ struct EmbedRecord<'a> {
     vector: Option<Vec<f32>>,
 }
 
+/// `embed --format parquet`: one table, written atomically.
+fn embed_parquet(
+    global: &super::args::GlobalArgs,
+    corpus_args: &CorpusArgs,
+    path: &Path,
+    force: bool,
+) -> Result<()> {
+    check_writable(path, force)?;
+    let corpus = load_corpus(corpus_args, true, global.quiet)?;
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let bytes = themescope::index::parquet::to_parquet(&index.paragraphs, index.vectors.view())?;
+    write_output(path, &bytes)?;
+    if !global.quiet {
+        eprintln!(
+            "wrote {} ({} rows, vectors of {} float32)",
+            path.display(),
+            index.vectors.nrows(),
+            index.vectors.ncols()
+        );
+    }
+    Ok(())
+}
+
 fn embed(
     global: &super::args::GlobalArgs,
     corpus_args: &CorpusArgs,
     output: Option<&Path>,
+    format: Option<EmbedFormat>,
     force: bool,
 ) -> Result<()> {
-    if let Some(npy) = output {
-        check_writable(npy, force)?;
-        check_writable(&sidecar_path(npy), force)?;
+    match (format, output) {
+        (Some(EmbedFormat::Jsonl), Some(_)) => {
+            return Err(
+                UsageError("--format jsonl prints to stdout: leave out --output".into()).into(),
+            )
+        }
+        (Some(EmbedFormat::Parquet), None) => {
+            return Err(UsageError("--format parquet needs --output FILE.parquet".into()).into())
+        }
+        (Some(EmbedFormat::Parquet), Some(path)) => {
+            return embed_parquet(global, corpus_args, path, force)
+        }
+        (_, Some(npy)) => {
+            check_writable(npy, force)?;
+            check_writable(&sidecar_path(npy), force)?;
+        }
+        (_, None) => {}
     }
     let corpus = load_corpus(corpus_args, true, global.quiet)?;
     let session = Session::open(global)?;

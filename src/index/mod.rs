@@ -2,6 +2,8 @@
 //! (in [`cache`]) the on-disk embedding cache that lets a corpus be embedded once.
 
 mod cache;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 
 use ndarray::{Array2, ArrayView1};
 

@@ -80,3 +80,40 @@ pub fn min_row_cosine(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> (f3
     }
     worst
 }
+
+/// A Python with `package` (a pip requirement) installed, in a venv of its own outside the
+/// project, made on first use and kept in the system's temporary directory as `venv_name`;
+/// `None`, with a message, when Python, venv or pip are not to be had here.
+pub fn python_with(venv_name: &str, package: &str, module: &str) -> Option<PathBuf> {
+    let venv = std::env::temp_dir().join(venv_name);
+    let python = venv.join("bin/python");
+    let ready = |p: &std::path::Path| {
+        std::process::Command::new(p)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ready(&python) {
+        return Some(python);
+    }
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", package])
+            .status()
+            .is_ok_and(|s| s.success());
+    if made && ready(&python) {
+        Some(python)
+    } else {
+        // CI installs Python, so a missing venv there is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to make a venv with {package}"
+        );
+        eprintln!("skipped: no Python venv with pip here to install {package}");
+        None
+    }
+}
