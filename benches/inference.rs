@@ -4,8 +4,9 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use themescope::corpus::{Corpus, CorpusOptions};
 use themescope::embed::backend::pool_packed;
+use themescope::embed::int8::{Epilogue, KernelPath, QuantizedLinear};
 use themescope::embed::{
-    Backend, CandleBert, EmbedOptions, Embedder, LongText, PackedBatch, Pooling,
+    Backend, CandleBert, EmbedOptions, Embedder, LongText, PackedBatch, Pooling, Precision,
 };
 use themescope::model::{resolve, ModelChoice, Store};
 
@@ -43,13 +44,23 @@ fn benches(c: &mut Criterion) {
     let options = EmbedOptions {
         batch_size: 32,
         long_text: LongText::Truncate,
+        precision: Precision::F32,
     };
     let embedder = Embedder::from_model(&model, options).expect("model loads");
     let themescope::model::Architecture::Bert(config) = &model.architecture else {
         panic!("the default model is a transformer");
     };
-    let backend =
-        CandleBert::load(&model.path.join("model.safetensors"), config).expect("weights load");
+    let weights = model.path.join("model.safetensors");
+    let backends = [
+        (
+            "f32",
+            CandleBert::load_as(&weights, config, Precision::F32).expect("weights load"),
+        ),
+        (
+            "int8",
+            CandleBert::load_as(&weights, config, Precision::Int8).expect("weights load"),
+        ),
+    ];
     let texts = texts();
     let batch: Vec<&str> = texts.iter().take(32).map(String::as_str).collect();
 
@@ -67,24 +78,28 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("forward");
     group.sample_size(10);
-    for &len in &[16usize, 64, 256] {
-        for &size in &[1usize, 8, 32] {
-            let mut packed = PackedBatch::default();
-            let ids: Vec<u32> = (0..len as u32)
-                .map(|i| if i == 0 { 101 } else { 1000 + (i * 37) % 20000 })
-                .collect();
-            for _ in 0..size {
-                packed.push(&ids, &vec![0; len]);
+    for (precision, backend) in &backends {
+        for &len in &[16usize, 64, 256] {
+            for &size in &[1usize, 8, 32] {
+                let mut packed = PackedBatch::default();
+                let ids: Vec<u32> = (0..len as u32)
+                    .map(|i| if i == 0 { 101 } else { 1000 + (i * 37) % 20000 })
+                    .collect();
+                for _ in 0..size {
+                    packed.push(&ids, &vec![0; len]);
+                }
+                group.throughput(Throughput::Elements((size * len) as u64));
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{precision} tokens, seq {len}"), size),
+                    &packed,
+                    |b, packed| b.iter(|| backend.embed(black_box(packed), Pooling::Mean).unwrap()),
+                );
             }
-            group.throughput(Throughput::Elements((size * len) as u64));
-            group.bench_with_input(
-                BenchmarkId::new(format!("tokens, seq {len}"), size),
-                &packed,
-                |b, packed| b.iter(|| backend.embed(black_box(packed), Pooling::Mean).unwrap()),
-            );
         }
     }
     group.finish();
+
+    dense_layers(c);
 
     let hidden = vec![1f32; 32 * 64 * 384];
     let lengths = vec![64usize; 32];
@@ -107,6 +122,55 @@ fn benches(c: &mut Criterion) {
     group.bench_function(format!("{} texts end to end, batch 32", texts.len()), |b| {
         b.iter(|| embedder.embed(black_box(&texts)).unwrap())
     });
+    group.finish();
+}
+
+/// One dense layer at the model's shapes (tokens × in → out): candle's f32 matmul against the
+/// int8 layer on every kernel path this CPU runs. Throughput in multiply-adds × 2 (op/s).
+fn dense_layers(c: &mut Criterion) {
+    use candle_core::{Device, Tensor};
+    let mut group = c.benchmark_group("dense");
+    group.sample_size(20);
+    for &(tokens, in_dim, out_dim) in &[
+        (1024usize, 384usize, 1152usize),
+        (1024, 384, 1536),
+        (1024, 1536, 384),
+        (12, 384, 1152),
+    ] {
+        let shape = format!("{tokens}x{in_dim}->{out_dim}");
+        let weight: Vec<f32> = (0..in_dim * out_dim)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let bias = vec![0.1f32; out_dim];
+        let x: Vec<f32> = (0..tokens * in_dim)
+            .map(|i| ((i * 104_729) % 997) as f32 / 997.0 - 0.5)
+            .collect();
+        group.throughput(Throughput::Elements((2 * tokens * in_dim * out_dim) as u64));
+        let xs = Tensor::from_slice(&x, (tokens, in_dim), &Device::Cpu).unwrap();
+        let weight_t = Tensor::from_slice(&weight, (out_dim, in_dim), &Device::Cpu)
+            .unwrap()
+            .t()
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let bias_t = Tensor::from_slice(&bias, out_dim, &Device::Cpu).unwrap();
+        group.bench_function(BenchmarkId::new("f32 candle", &shape), |b| {
+            b.iter(|| {
+                black_box(&xs)
+                    .matmul(&weight_t)
+                    .unwrap()
+                    .broadcast_add(&bias_t)
+                    .unwrap()
+            })
+        });
+        for path in KernelPath::ALL.into_iter().filter(|p| p.is_available()) {
+            let layer = QuantizedLinear::new(&weight, &bias, out_dim, in_dim, path);
+            group.bench_function(
+                BenchmarkId::new(format!("int8 {}", path.name()), &shape),
+                |b| b.iter(|| layer.forward(black_box(&x), Epilogue::Bias)),
+            );
+        }
+    }
     group.finish();
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ndarray::Array2;
 
 use crate::corpus::Paragraph;
-use crate::embed::{EmbedOptions, EmbedStats, Embedder, LongText, DEFAULT_BATCH_SIZE};
+use crate::embed::{EmbedOptions, EmbedStats, Embedder, LongText, Precision, DEFAULT_BATCH_SIZE};
 use crate::index::{embed_cached, CacheStats, EmbeddingCache, Hit, Index};
 use crate::model::{self, ModelChoice, ModelDir, Store};
 use crate::themes::{PhraseEmbedder, ThemeModel, ValidThemeParams};
@@ -23,6 +23,8 @@ pub struct Options {
     pub model: ModelChoice,
     pub long_text: LongText,
     pub batch_size: usize,
+    /// Number format of the model's dense layers; int8 vectors are cached apart from f32 ones.
+    pub precision: Precision,
     /// Read and write the embedding cache under [`crate::home_dir`]`/cache`.
     pub cache: bool,
     /// Progress bars on stderr while a model is fetched.
@@ -39,6 +41,7 @@ impl Default for Options {
             model: ModelChoice::from_env(),
             long_text: LongText::default(),
             batch_size: DEFAULT_BATCH_SIZE,
+            precision: Precision::F32,
             cache: true,
             fetch_progress: false,
             progress: None,
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Options {
             .field("model", &self.model)
             .field("long_text", &self.long_text)
             .field("batch_size", &self.batch_size)
+            .field("precision", &self.precision)
             .field("cache", &self.cache)
             .field("fetch_progress", &self.fetch_progress)
             .field("progress", &self.progress.is_some())
@@ -87,16 +91,21 @@ impl Themescope {
         let embed_options = EmbedOptions {
             batch_size: options.batch_size,
             long_text: options.long_text,
+            precision: options.precision,
         };
         let mut embedder = Embedder::from_model(&model, embed_options)?;
         if let Some(flag) = options.cancel {
             embedder.set_cancel(flag);
         }
         model.check_vocabulary(embedder.tokenizer().get_vocab_size(true))?;
+        let cache_key = match options.precision {
+            Precision::F32 => model.cache_key.clone(),
+            other => format!("{}-{}", model.cache_key, other.name()),
+        };
         let cache = options.cache.then(|| {
             EmbeddingCache::new(
                 &crate::home_dir().join("cache"),
-                &model.cache_key,
+                &cache_key,
                 model.spec.max_seq_length,
                 options.long_text,
             )

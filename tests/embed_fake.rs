@@ -83,6 +83,7 @@ fn embedder_with(
     let options = EmbedOptions {
         batch_size,
         long_text,
+        ..EmbedOptions::default()
     };
     let embedder = Embedder::new(
         tiny_tokenizer(),

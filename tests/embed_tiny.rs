@@ -108,6 +108,7 @@ fn long_texts_are_windowed_by_default_and_cut_with_truncate() {
         EmbedOptions {
             batch_size: 4,
             long_text: LongText::Window { overlap: 2 },
+            ..EmbedOptions::default()
         },
     );
     let (_d2, truncating) = embedder(
@@ -115,6 +116,7 @@ fn long_texts_are_windowed_by_default_and_cut_with_truncate() {
         EmbedOptions {
             batch_size: 4,
             long_text: LongText::Truncate,
+            ..EmbedOptions::default()
         },
     );
     let w = windowed.embed(&[long, "war"]).unwrap();

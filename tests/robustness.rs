@@ -989,6 +989,7 @@ fn interrupt_keeps_the_vectors_of_finished_slices_in_the_cache() {
         EmbedOptions {
             batch_size: 64,
             long_text: LongText::default(),
+            ..EmbedOptions::default()
         },
     )
     .unwrap();

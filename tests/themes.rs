@@ -199,14 +199,34 @@ fn themes_cli(home: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn sample_corpus_report_separates_security_guarantees_from_exclusion() {
+    sample_corpus_report_at("f32", true);
+}
+
+/// int8 vectors (mean cosine 0.9988 to f32) regroup this small corpus a little: the security
+/// guarantees stay one theme named so, apart from the exclusion paragraphs, but those land in
+/// "NATO countries / military alliance" and "Negotiation about Ukraine", whose labels do not
+/// say exclusion (README "Precision": f32 stays the default for `themes`).
+#[test]
+fn the_int8_model_keeps_security_guarantees_together_and_apart() {
+    sample_corpus_report_at("int8", false);
+}
+
+fn sample_corpus_report_at(precision: &str, exclusion_named: bool) {
     let home = tempfile::tempdir().unwrap();
-    let out = themes_cli(home.path(), &["data/nato-ukraine", "--format", "json"]);
+    let args = [
+        "data/nato-ukraine",
+        "--format",
+        "json",
+        "--precision",
+        precision,
+    ];
+    let out = themes_cli(home.path(), &args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let again = themes_cli(home.path(), &["data/nato-ukraine", "--format", "json"]);
+    let again = themes_cli(home.path(), &args);
     assert_eq!(out.stdout, again.stdout, "same input and seed, same bytes");
 
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -296,7 +316,7 @@ fn sample_corpus_report_separates_security_guarantees_from_exclusion() {
         .any(|w| l.contains(w))
     };
     assert!(
-        exclusion.iter().any(|&t| named_for_exclusion(label(t))),
+        !exclusion_named || exclusion.iter().any(|&t| named_for_exclusion(label(t))),
         "{:?}",
         exclusion.iter().map(|&t| label(t)).collect::<Vec<_>>()
     );

@@ -8,11 +8,8 @@ use anyhow::Result;
 use serde_json::json;
 use themescope::corpus::{Corpus, CorpusOptions};
 
-use themescope::embed::Precision;
-
 use super::args::GlobalArgs;
 use super::session::Session;
-use super::UsageError;
 
 /// Timed passes over the texts after the warm-up.
 const PASSES: usize = 2;
@@ -21,7 +18,6 @@ const QUERIES: usize = 50;
 
 pub struct BenchArgs {
     pub texts: Option<PathBuf>,
-    pub precision: Precision,
     pub json: bool,
 }
 
@@ -39,13 +35,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
-    if args.precision != Precision::F32 {
-        return Err(UsageError(format!(
-            "--precision {} is not available yet: only f32 runs (see README \"Performance\")",
-            args.precision.name()
-        ))
-        .into());
-    }
     let inputs = vec![args
         .texts
         .clone()
@@ -99,7 +88,8 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
         "long_texts": warm.stats.long_texts,
         "batch": embedder.options().batch_size,
         "threads": threads,
-        "precision": "f32",
+        "precision": global.precision.name(),
+        "kernel": embedder.kernel(),
         "texts_per_s": (texts_per_s * 10.0).round() / 10.0,
         "tokens_per_s": tokens_per_s.round(),
         "best_texts_per_s": (texts.len() as f64 / best * 10.0).round() / 10.0,
@@ -113,7 +103,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{} texts, {} tokens ({} longer than {}{}), batch {}, {} threads, f32",
+        "{} texts, {} tokens ({} longer than {}{}), batch {}, {} threads, {} (kernels: {})",
         texts.len(),
         real_tokens,
         warm.stats.long_texts,
@@ -124,7 +114,9 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
             ", windowed"
         },
         embedder.options().batch_size,
-        threads
+        threads,
+        global.precision.name(),
+        embedder.kernel()
     )?;
     writeln!(
         out,

@@ -34,18 +34,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Themes(args) => themes(global, &args),
         Command::Similarity(args) => similarity(global, &args),
         Command::Eval { task } => super::eval::run(global, task),
-        Command::Bench {
-            texts,
-            precision,
-            json,
-        } => super::bench::run(
-            global,
-            super::bench::BenchArgs {
-                texts,
-                precision,
-                json,
-            },
-        ),
+        Command::Bench { texts, json } => {
+            super::bench::run(global, super::bench::BenchArgs { texts, json })
+        }
         Command::Model { action } => model_command(global, action),
     }
 }

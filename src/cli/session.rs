@@ -31,6 +31,7 @@ impl<'a> Session<'a> {
                 LongText::default()
             },
             batch_size: global.batch as usize,
+            precision: global.precision,
             cache: !global.no_cache,
             fetch_progress: !global.quiet,
             progress: Some(std::sync::Arc::new(move |done, total| {
@@ -42,7 +43,7 @@ impl<'a> Session<'a> {
         if global.verbose {
             let model = scope.model();
             eprintln!(
-                "model {} ({}) loaded in {:.2}s: max_seq_length {}, {:?} pooling{}",
+                "model {} ({}) loaded in {:.2}s: max_seq_length {}, {:?} pooling{}, kernels {}",
                 model.name,
                 model.path.display(),
                 started.elapsed().as_secs_f64(),
@@ -52,7 +53,8 @@ impl<'a> Session<'a> {
                     ", normalised"
                 } else {
                     ""
-                }
+                },
+                scope.embedder().kernel()
             );
         }
         Ok(Self { scope, bar, global })

@@ -34,6 +34,10 @@ impl PackedBatch {
 pub trait Backend: Send + Sync {
     /// Length of the vectors it returns.
     fn dim(&self) -> usize;
+    /// The compute kernels it runs on, for benchmarks: "f32", or an int8 kernel path.
+    fn kernel(&self) -> &'static str {
+        "f32"
+    }
     /// One pooled (not normalised) vector per sequence of `batch`, in batch order.
     fn embed(&self, batch: &PackedBatch, pooling: Pooling) -> Result<Vec<Vec<f32>>, EmbedError>;
 }

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bert;
+pub mod int8;
 mod pointwise;
 mod static_model;
 
@@ -45,6 +46,8 @@ pub enum EmbedError {
     Forward(#[from] candle_core::Error),
     #[error("interrupted")]
     Interrupted,
+    #[error("{0}")]
+    Kernel(String),
 }
 
 /// What to do with a text longer than the model's max_seq_length.
@@ -63,12 +66,14 @@ impl Default for LongText {
     }
 }
 
-/// Number format of the forward pass. Only f32 runs today (README "Performance").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Number format of the dense layers in the forward pass (README "Precision").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Precision {
+    /// As the checkpoint stores it: vectors match sentence-transformers to cosine ≥ 0.9999.
+    #[default]
     F32,
-    Bf16,
+    /// Weights int8 per output channel, activations u8 per token, exact i32 products.
     Int8,
 }
 
@@ -76,7 +81,6 @@ impl Precision {
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
-            Precision::Bf16 => "bf16",
             Precision::Int8 => "int8",
         }
     }
@@ -88,6 +92,7 @@ pub struct EmbedOptions {
     /// Sequences per forward pass.
     pub batch_size: usize,
     pub long_text: LongText,
+    pub precision: Precision,
 }
 
 /// Sequences per forward pass unless told otherwise.
@@ -98,6 +103,7 @@ impl Default for EmbedOptions {
         Self {
             batch_size: DEFAULT_BATCH_SIZE,
             long_text: LongText::default(),
+            precision: Precision::F32,
         }
     }
 }
@@ -190,7 +196,16 @@ impl Embedder {
             })?;
         let weights = model.path.join("model.safetensors");
         let backend: Box<dyn Backend> = match &model.architecture {
-            Architecture::Bert(config) => Box::new(CandleBert::load(&weights, config)?),
+            Architecture::Bert(config) => {
+                Box::new(CandleBert::load_as(&weights, config, options.precision)?)
+            }
+            Architecture::Static { .. } if options.precision != Precision::F32 => {
+                return Err(EmbedError::Kernel(format!(
+                    "--precision {} is for transformer models; {} is a static model (a lookup table)",
+                    options.precision.name(),
+                    model.path.display()
+                )))
+            }
             Architecture::Static { .. } => Box::new(StaticModel::load(&weights)?),
         };
         Self::new(tokenizer, backend, model.spec, options)
@@ -242,6 +257,11 @@ impl Embedder {
 
     pub fn spec(&self) -> SentenceSpec {
         self.spec
+    }
+
+    /// The kernels the forward pass runs on: "f32", or the int8 kernel path.
+    pub fn kernel(&self) -> &'static str {
+        self.backend.kernel()
     }
 
     pub fn options(&self) -> EmbedOptions {

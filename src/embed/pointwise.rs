@@ -1,5 +1,5 @@
 //! Element-wise kernels of the CPU forward pass — exact GELU and softmax — on an exp that
-//! vectorises, compiled for the widest SIMD the CPU has (pulp picks AVX-512 or AVX2 at run time).
+//! vectorises, compiled for the widest SIMD the CPU has (AVX-512 or AVX2, picked at run time).
 //!
 //! candle's own GELU runs a scalar libm `erff` on one thread (17% of the forward pass in our
 //! first profile) and its softmax a scalar libm `expf` (with the GELU's exp, 11% later on).
@@ -60,32 +60,150 @@ fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
-fn gelu_slice(input: &[f32], output: &mut [f32]) {
-    pulp::Arch::new().dispatch(|| {
-        for (o, &x) in output.iter_mut().zip(input) {
-            *o = gelu(x);
+/// The widest vector instructions this CPU runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Simd {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+/// Read once per process (the CPU does not change under us).
+pub(super) fn simd() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                return Simd::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Simd::Avx2;
+            }
         }
+        Simd::Baseline
     })
 }
 
-/// Softmax of one row, in place of `output`.
-fn softmax_row(input: &[f32], output: &mut [f32]) {
-    pulp::Arch::new().dispatch(|| {
-        let max = input.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+/// Defines each function three times — for AVX-512, for AVX2 and for baseline x86-64 — and picks
+/// one at run time: the crate is built for baseline x86-64, so loops only vectorise wide inside a
+/// function compiled for the wider instruction set. Rust never fuses a multiply and an add on its
+/// own, so the three compute the same floats.
+macro_rules! widest_simd {
+    ($(
+        $(#[$doc:meta])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $body:block
+    )*) => {$(
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512($($arg: $ty),*) {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) {
+                body($($arg),*)
+            }
+            match simd() {
+                // SAFETY: `simd` found these instructions on this CPU.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => unsafe { avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => unsafe { avx2($($arg),*) },
+                _ => body($($arg),*),
+            }
+        }
+    )*};
+}
+
+widest_simd! {
+    fn gelu_slice(input: &[f32], output: &mut [f32]) {
+        for (o, &x) in output.iter_mut().zip(input) {
+            *o = gelu(x);
+        }
+    }
+
+    /// GELU over `values`, in place (the int8 layers' epilogue).
+    pub(super) fn gelu_in_place(values: &mut [f32]) {
+        for x in values.iter_mut() {
+            *x = gelu(*x);
+        }
+    }
+
+    /// Layer norm of each `gamma.len()`-wide row of `input` into `output`.
+    fn layer_norm_rows(input: &[f32], output: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let width = gamma.len();
+        for (x, y) in input.chunks_exact(width).zip(output.chunks_exact_mut(width)) {
+            let mean = lane_fold(x, 0.0, |a, b| a + b) / width as f32;
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x - mean;
+            }
+            let variance = lane_fold_map(y, |d| d * d) / width as f32;
+            let inverse = 1.0 / (variance + eps).sqrt();
+            for ((y, &g), &b) in y.iter_mut().zip(gamma).zip(beta) {
+                *y = *y * inverse * g + b;
+            }
+        }
+    }
+
+    /// Softmax of one row, in place of `output`.
+    fn softmax_row(input: &[f32], output: &mut [f32]) {
+        let max = lane_fold(input, f32::NEG_INFINITY, f32::max);
         for (o, &x) in output.iter_mut().zip(input) {
             *o = exp(x - max);
         }
-        let sum: f32 = output.iter().sum();
+        let sum = lane_fold(output, 0.0, |a, b| a + b);
+        let inverse = 1.0 / sum;
         for o in output.iter_mut() {
-            *o /= sum;
+            *o *= inverse;
         }
-    })
+    }
+}
+
+/// Folds `values` with `op` in 16 independent lanes, then the lanes together: the compiler keeps
+/// the lanes in one vector register, where a plain fold over floats runs one value at a time
+/// (it may not reorder float operations).
+#[inline(always)]
+fn lane_fold(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [init; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = op(*lane, x);
+        }
+    }
+    lanes.iter().chain(rest).fold(init, |a, &b| op(a, b))
+}
+
+/// The sum of `f` over `values`, in lanes as [`lane_fold`].
+#[inline(always)]
+fn lane_fold_map(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += f(x);
+        }
+    }
+    lanes.iter().sum::<f32>() + rest.iter().map(|&x| f(x)).sum::<f32>()
 }
 
 /// Elements per parallel task: large enough that scheduling costs nothing next to the work.
 const CHUNK: usize = 16 * 1024;
 
-fn contiguous_f32<'a>(name: &str, storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+pub(super) fn contiguous_f32<'a>(
+    name: &str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{name} expects f32");
     };
@@ -143,6 +261,57 @@ impl CustomOp1 for SoftmaxLastDim {
     }
 }
 
+/// Layer norm over the last dimension, with its learned scale and shift.
+pub struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(vb: candle_nn::VarBuilder, width: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            gamma: vb.get(width, "weight")?.to_vec1()?,
+            beta: vb.get(width, "bias")?.to_vec1()?,
+            eps: eps as f32,
+        })
+    }
+
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        xs.contiguous()?.apply_op1_no_bwd(self)
+    }
+}
+
+impl CustomOp1 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "themescope-layer-norm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let input = contiguous_f32(self.name(), storage, layout)?;
+        let width = self.gamma.len();
+        if layout.shape().dims().last() != Some(&width) {
+            candle_core::bail!(
+                "{}: rows of {:?}, weights of {width}",
+                self.name(),
+                layout.shape()
+            );
+        }
+        let mut output = vec![0f32; input.len()];
+        let rows_per_task = (CHUNK / width).max(1);
+        let (gamma, beta, eps) = (&self.gamma[..], &self.beta[..], self.eps);
+        if input.len() <= CHUNK {
+            layer_norm_rows(input, &mut output, gamma, beta, eps);
+        } else {
+            output
+                .par_chunks_mut(rows_per_task * width)
+                .zip(input.par_chunks(rows_per_task * width))
+                .for_each(|(out, inp)| layer_norm_rows(inp, out, gamma, beta, eps));
+        }
+        Ok((CpuStorage::F32(output), layout.shape().clone()))
+    }
+}
+
 fn is_cpu_f32_contiguous(xs: &Tensor) -> bool {
     xs.dtype() == candle_core::DType::F32 && xs.is_contiguous() && xs.device().is_cpu()
 }
@@ -182,6 +351,47 @@ mod tests {
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-1000.0), exp(-87.0));
         assert!(exp(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn layer_norm_matches_candles() {
+        let device = candle_core::Device::Cpu;
+        let width = 37;
+        let xs: Vec<f32> = (0..width * 5)
+            .map(|i| ((i * 31) % 17) as f32 - 6.5)
+            .collect();
+        let gamma: Vec<f32> = (0..width).map(|i| 0.5 + i as f32 / 10.0).collect();
+        let beta: Vec<f32> = (0..width).map(|i| i as f32 / 100.0 - 0.2).collect();
+        let tensor = Tensor::from_slice(&xs, (5, width), &device).unwrap();
+        let reference = candle_nn::LayerNorm::new(
+            Tensor::new(gamma.as_slice(), &device).unwrap(),
+            Tensor::new(beta.as_slice(), &device).unwrap(),
+            1e-12,
+        );
+        let expected: Vec<f32> = candle_core::Module::forward(&reference, &tensor)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let ours = LayerNorm {
+            gamma,
+            beta,
+            eps: 1e-12,
+        };
+        let got: Vec<f32> = ours
+            .forward(&tensor)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "max |difference| {worst}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub fn real_embedder(long_text: LongText) -> Embedder {
         EmbedOptions {
             batch_size: 32,
             long_text,
+            ..EmbedOptions::default()
         },
     )
     .expect("the real model loads")

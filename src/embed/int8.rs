@@ -1,0 +1,864 @@
+//! Int8 dense layers: weights quantized once per output channel, activations per token as they
+//! arrive, exact i32 products on the widest integer kernel the CPU has (AVX-512 VNNI, AVX2 or
+//! portable, chosen at run time), then dequantization, bias and GELU in one pass over the tile.
+//!
+//! Activations are quantized asymmetrically to u8 (a scale and a zero point per token) because
+//! they are lopsided — GELU outputs are ≥ -0.17 — and because VNNI multiplies u8 by i8. Weights
+//! are symmetric i8 (−127…127). All paths compute the same integers and share the float epilogue,
+//! so their outputs agree to the bit.
+
+use std::mem::MaybeUninit;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
+use rayon::prelude::*;
+
+/// Names a kernel path to use instead of the best the CPU has: `avx512vnni`, `avx2`, `portable`.
+pub const KERNEL_ENV: &str = "THEMESCOPE_INT8_KERNEL";
+
+/// The integer matmul kernels, widest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelPath {
+    /// `vpdpbusd` on 512-bit registers: 64 u8·i8 products per instruction.
+    Avx512Vnni,
+    /// `vpmaddwd` on 256-bit registers over widened operands: 16 products per instruction.
+    Avx2,
+    /// Plain Rust loops, for any CPU.
+    Portable,
+}
+
+impl KernelPath {
+    pub const ALL: [KernelPath; 3] = [
+        KernelPath::Avx512Vnni,
+        KernelPath::Avx2,
+        KernelPath::Portable,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Avx512Vnni => "avx512vnni",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Portable => "portable",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512Vnni => {
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => is_x86_feature_detected!("avx2"),
+            KernelPath::Portable => true,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The widest path this CPU runs.
+    pub fn best() -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|path| path.is_available())
+            .unwrap_or(KernelPath::Portable)
+    }
+
+    /// The path [`KERNEL_ENV`] names, else the best; an unknown name or a path this CPU cannot
+    /// run is an error, so a forced test never silently measures another path.
+    pub fn choose() -> std::result::Result<Self, String> {
+        Self::named(std::env::var(KERNEL_ENV).ok().as_deref())
+    }
+
+    fn named(name: Option<&str>) -> std::result::Result<Self, String> {
+        let Some(name) = name else {
+            return Ok(Self::best());
+        };
+        let path = Self::ALL
+            .into_iter()
+            .find(|path| path.name() == name)
+            .ok_or_else(|| {
+                format!("{KERNEL_ENV}={name} is not a kernel path (avx512vnni, avx2, portable)")
+            })?;
+        if path.is_available() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{KERNEL_ENV}={name}: this CPU cannot run that path"
+            ))
+        }
+    }
+
+    /// Output columns one microkernel call covers.
+    fn panel(self) -> usize {
+        match self {
+            KernelPath::Avx512Vnni => 32,
+            KernelPath::Avx2 => 16,
+            KernelPath::Portable => 16,
+        }
+    }
+}
+
+/// Rows of the left-hand side per microkernel call.
+const TILE_ROWS: usize = 6;
+/// The reduction length is padded to a multiple of this (VNNI takes 4 bytes per lane).
+const K_STEP: usize = 4;
+/// The widest panel of any path, for the tile buffer.
+const MAX_PANEL: usize = 32;
+/// Rows per parallel task: a few tiles, so that a chunk of the activations stays in L1.
+const TASK_ROWS: usize = 4 * TILE_ROWS;
+
+/// The weights in the layout their kernel reads.
+enum Packed {
+    /// Panels of 32 columns; in each, per group of 4 reduction steps, 32 × 4 bytes.
+    Vnni(Vec<i8>),
+    /// Panels of 16 columns; in each, per pair of reduction steps, 16 × 2 values widened to i16.
+    Avx2(Vec<i16>),
+    /// Row-major out × in.
+    Portable(Vec<i8>),
+}
+
+/// What follows the matmul in the same pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    Bias,
+    /// Bias, then exact (erf) GELU.
+    BiasGelu,
+}
+
+/// A dense layer `x W^T + b` with int8 weights.
+pub struct QuantizedLinear {
+    in_dim: usize,
+    out_dim: usize,
+    padded_in: usize,
+    path: KernelPath,
+    weights: Packed,
+    /// Per output channel: the weight scale and the sum of its quantized weights (which undoes
+    /// the activations' zero point).
+    scales: Vec<f32>,
+    column_sums: Vec<i32>,
+    bias: Vec<f32>,
+    /// Per input channel, what activations are multiplied by before quantization (the weights
+    /// were multiplied by its inverse): evens out channels of very different ranges.
+    input_factors: Option<Vec<f32>>,
+}
+
+/// Symmetric int8 of one row: the values and the scale that brings them back.
+fn quantize_symmetric(row: &[f32]) -> (Vec<i8>, f32) {
+    let max = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    let values = row
+        .iter()
+        .map(|&x| (x / scale).round().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (values, scale)
+}
+
+/// The smallest and largest of `row` and 0, in lanes the compiler keeps in vector registers
+/// (a fold over `f32::min` does not vectorise).
+#[inline(always)]
+fn min_max_with_zero(row: &[f32]) -> (f32, f32) {
+    const LANES: usize = 16;
+    let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..LANES {
+            let x = chunk[i];
+            lo[i] = if x < lo[i] { x } else { lo[i] };
+            hi[i] = if x > hi[i] { x } else { hi[i] };
+        }
+    }
+    let (mut min, mut max) = (0f32, 0f32);
+    for &x in lo.iter().chain(rest) {
+        min = min.min(x);
+    }
+    for &x in hi.iter().chain(rest) {
+        max = max.max(x);
+    }
+    (min, max)
+}
+
+/// Asymmetric u8 of one token's activations into `out` (padded with zeros): returns the scale
+/// and the zero point, so that x ≈ scale · (q − zero_point).
+#[inline(always)]
+fn quantize_activations(row: &[f32], out: &mut [u8]) -> (f32, i32) {
+    let (min, max) = min_max_with_zero(row);
+    let scale = if max > min { (max - min) / 255.0 } else { 1.0 };
+    let zero_point = (-min / scale).round().clamp(0.0, 255.0);
+    // Half up by adding 0.5 and truncating: one vector instruction, where `round` (half away
+    // from zero) has none before AVX-512 and becomes a call per value.
+    let inverse = 1.0 / scale;
+    let offset = zero_point + 0.5;
+    for (q, &x) in out.iter_mut().zip(row) {
+        // `max` first: it returns 0 for NaN (`clamp` keeps NaN), so v is always in 0..=255.
+        #[allow(clippy::manual_clamp)]
+        let v = (x * inverse + offset).max(0.0).min(255.0);
+        // SAFETY: v is finite and in 0..=255 (the saturating `as u8` does not vectorise).
+        *q = unsafe { v.to_int_unchecked::<i32>() } as u8;
+    }
+    for q in &mut out[row.len()..] {
+        *q = 0;
+    }
+    (scale, zero_point as i32)
+}
+
+impl QuantizedLinear {
+    /// Quantizes `weight` (out × in, row-major, as PyTorch stores it) for `path`.
+    pub fn new(
+        weight: &[f32],
+        bias: &[f32],
+        out_dim: usize,
+        in_dim: usize,
+        path: KernelPath,
+    ) -> Self {
+        Self::smoothed(weight, bias, out_dim, in_dim, path, None)
+    }
+
+    /// As [`QuantizedLinear::new`], with the range of input channel j moved into the weights by
+    /// `smoothing[j]`: activations are divided by it, weight columns multiplied (SmoothQuant).
+    pub fn smoothed(
+        weight: &[f32],
+        bias: &[f32],
+        out_dim: usize,
+        in_dim: usize,
+        path: KernelPath,
+        smoothing: Option<&[f32]>,
+    ) -> Self {
+        assert_eq!(weight.len(), out_dim * in_dim, "weight is out × in");
+        assert_eq!(bias.len(), out_dim, "one bias per output");
+        assert!(in_dim > 0, "a layer takes at least one input");
+        let padded_in = in_dim.div_ceil(K_STEP) * K_STEP;
+        let mut rows = vec![0i8; out_dim * padded_in];
+        let mut scales = Vec::with_capacity(out_dim);
+        let mut column_sums = Vec::with_capacity(out_dim);
+        for (j, source) in weight.chunks_exact(in_dim).enumerate() {
+            let (values, scale) = match smoothing {
+                Some(factors) => {
+                    let scaled: Vec<f32> = source.iter().zip(factors).map(|(w, s)| w * s).collect();
+                    quantize_symmetric(&scaled)
+                }
+                None => quantize_symmetric(source),
+            };
+            column_sums.push(values.iter().map(|&v| i32::from(v)).sum());
+            rows[j * padded_in..j * padded_in + in_dim].copy_from_slice(&values);
+            scales.push(scale);
+        }
+        let weights = pack(&rows, out_dim, padded_in, path);
+        Self {
+            in_dim,
+            out_dim,
+            padded_in,
+            path,
+            weights,
+            scales,
+            column_sums,
+            bias: bias.to_vec(),
+            input_factors: smoothing.map(|s| s.iter().map(|s| 1.0 / s).collect()),
+        }
+    }
+
+    pub fn path(&self) -> KernelPath {
+        self.path
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.out_dim
+    }
+
+    /// `x W^T + b` (then GELU with [`Epilogue::BiasGelu`]) for `x`: rows × in, row-major.
+    pub fn forward(&self, x: &[f32], epilogue: Epilogue) -> Vec<f32> {
+        assert_eq!(x.len() % self.in_dim, 0, "x is rows × in");
+        let rows = x.len() / self.in_dim;
+        let len = rows * self.out_dim;
+        let quantized = self.quantize(x, rows);
+        // Not zeroed first: every element is written below (a memset of the output cost 5%).
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        let task = |(chunk, out): (usize, &mut [MaybeUninit<f32>])| {
+            let written = self.rows_into(&quantized, chunk * TASK_ROWS, out);
+            if epilogue == Epilogue::BiasGelu {
+                super::pointwise::gelu_in_place(written);
+            }
+        };
+        let target = &mut out.spare_capacity_mut()[..len];
+        if rows <= TASK_ROWS {
+            // One query's worth: waking the thread pool costs more than the work.
+            target
+                .chunks_mut(TASK_ROWS * self.out_dim)
+                .enumerate()
+                .for_each(task);
+        } else {
+            target
+                .par_chunks_mut(TASK_ROWS * self.out_dim)
+                .enumerate()
+                .for_each(task);
+        }
+        // SAFETY: `rows_into` wrote every element of every chunk, and the chunks cover `len`.
+        unsafe { out.set_len(len) };
+        out
+    }
+
+    /// The exact integer products `q(x) · W_q^T` (rows × out), before any scaling: what every
+    /// path must agree on to the bit.
+    pub fn integer_products(&self, x: &[f32]) -> Vec<i32> {
+        let rows = x.len() / self.in_dim.max(1);
+        let quantized = self.quantize(x, rows);
+        let mut out = vec![0i32; rows * self.out_dim];
+        let mut tile = [0i32; TILE_ROWS * MAX_PANEL];
+        let panel = self.path.panel();
+        for first_col in (0..self.out_dim).step_by(panel) {
+            let cols = panel.min(self.out_dim - first_col);
+            for first_row in (0..rows).step_by(TILE_ROWS) {
+                let count = TILE_ROWS.min(rows - first_row);
+                self.tile(&quantized, first_row, count, first_col / panel, &mut tile);
+                for r in 0..count {
+                    let row = &mut out[(first_row + r) * self.out_dim..][..self.out_dim];
+                    row[first_col..first_col + cols].copy_from_slice(&tile[r * panel..][..cols]);
+                }
+            }
+        }
+        out
+    }
+
+    fn quantize(&self, x: &[f32], rows: usize) -> Activations {
+        let mut values = vec![0u8; rows * self.padded_in];
+        let mut scales = vec![0f32; rows];
+        let mut zero_points = vec![0i32; rows];
+        let target = QuantizeTarget {
+            values: &mut values,
+            scales: &mut scales,
+            zero_points: &mut zero_points,
+        };
+        match self.path {
+            // SAFETY: the path was checked available before the weights were packed for it.
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512Vnni => unsafe { x86::quantize_v4(self, x, target) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => unsafe { x86::quantize_v3(self, x, target) },
+            _ => self.quantize_into(x, target),
+        }
+        let widened = match self.path {
+            KernelPath::Avx2 => values.iter().map(|&v| i16::from(v)).collect(),
+            _ => Vec::new(),
+        };
+        Activations {
+            values,
+            widened,
+            scales,
+            zero_points,
+        }
+    }
+
+    /// Quantizes the rows of `x` into `target`. Inlined into a copy per instruction set (see
+    /// `x86`), so that its loops vectorise as wide as the CPU allows.
+    #[inline(always)]
+    fn quantize_into(&self, x: &[f32], target: QuantizeTarget) {
+        let mut scratch = match self.input_factors {
+            Some(_) => vec![0f32; self.in_dim],
+            None => Vec::new(),
+        };
+        let rows = x
+            .chunks_exact(self.in_dim)
+            .zip(target.values.chunks_exact_mut(self.padded_in))
+            .zip(target.scales.iter_mut().zip(target.zero_points.iter_mut()));
+        for ((source, out), (scale, zero_point)) in rows {
+            (*scale, *zero_point) = match &self.input_factors {
+                Some(factors) => {
+                    for ((t, x), f) in scratch.iter_mut().zip(source).zip(factors) {
+                        *t = x * f;
+                    }
+                    quantize_activations(&scratch, out)
+                }
+                None => quantize_activations(source, out),
+            };
+        }
+    }
+
+    /// Rows `first..` of the output (as many as `out` holds), dequantized with bias; returns
+    /// `out`, now written.
+    fn rows_into<'o>(
+        &self,
+        a: &Activations,
+        first: usize,
+        out: &'o mut [MaybeUninit<f32>],
+    ) -> &'o mut [f32] {
+        match self.path {
+            // SAFETY: the path was checked available before the weights were packed for it.
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512Vnni => unsafe { x86::rows_v4(self, a, first, out) },
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => unsafe { x86::rows_v3(self, a, first, out) },
+            _ => self.rows_generic(a, first, out),
+        }
+        // SAFETY: `rows_generic` wrote every row of `out` in every column (the panels cover
+        // 0..out_dim, the tiles 0..rows).
+        unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
+    }
+
+    /// The body of [`QuantizedLinear::rows_into`], inlined into a copy per instruction set.
+    #[inline(always)]
+    fn rows_generic(&self, a: &Activations, first: usize, out: &mut [MaybeUninit<f32>]) {
+        let rows = out.len() / self.out_dim;
+        let panel = self.path.panel();
+        let mut tile = [0i32; TILE_ROWS * MAX_PANEL];
+        for first_col in (0..self.out_dim).step_by(panel) {
+            let cols = panel.min(self.out_dim - first_col);
+            let scales = &self.scales[first_col..first_col + cols];
+            let sums = &self.column_sums[first_col..first_col + cols];
+            let bias = &self.bias[first_col..first_col + cols];
+            for tile_row in (0..rows).step_by(TILE_ROWS) {
+                let count = TILE_ROWS.min(rows - tile_row);
+                let row = first + tile_row;
+                self.tile(a, row, count, first_col / panel, &mut tile);
+                for r in 0..count {
+                    let (row_scale, zero_point) = (a.scales[row + r], a.zero_points[row + r]);
+                    let products = &tile[r * panel..][..cols];
+                    let target = &mut out[(tile_row + r) * self.out_dim + first_col..][..cols];
+                    for ((((y, &p), &s), &sum), &b) in target
+                        .iter_mut()
+                        .zip(products)
+                        .zip(scales)
+                        .zip(sums)
+                        .zip(bias)
+                    {
+                        y.write((p - zero_point * sum) as f32 * (row_scale * s) + b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Integer products of `count` (≤ TILE_ROWS) rows from `first_row` with weight panel
+    /// `panel_index`, into `tile` (row r at r · panel width).
+    fn tile(
+        &self,
+        a: &Activations,
+        first_row: usize,
+        count: usize,
+        panel_index: usize,
+        tile: &mut [i32; TILE_ROWS * MAX_PANEL],
+    ) {
+        let k = self.padded_in;
+        match &self.weights {
+            #[cfg(target_arch = "x86_64")]
+            Packed::Vnni(weights) => {
+                let lhs = &a.values[first_row * k..(first_row + count) * k];
+                let panel = &weights[panel_index * 32 * k..][..32 * k];
+                // SAFETY: the path was checked available when the weights were packed; slices
+                // bound every read and write (lhs: count × k, panel: 32 × k, tile ≥ count × 32).
+                unsafe { x86::vnni_tile(lhs, count, k, panel, tile) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Packed::Avx2(weights) => {
+                let lhs = &a.widened[first_row * k..(first_row + count) * k];
+                let panel = &weights[panel_index * 16 * k..][..16 * k];
+                // SAFETY: as above; panel: 16 × k i16, tile ≥ count × 16.
+                unsafe { x86::avx2_tile(lhs, count, k, panel, tile) }
+            }
+            Packed::Portable(weights) => {
+                let first_col = panel_index * 16;
+                let cols = 16.min(self.out_dim - first_col);
+                for r in 0..count {
+                    let lhs = &a.values[(first_row + r) * k..][..k];
+                    for c in 0..cols {
+                        let w = &weights[(first_col + c) * k..][..k];
+                        tile[r * 16 + c] = lhs
+                            .iter()
+                            .zip(w)
+                            .map(|(&x, &w)| i32::from(x) * i32::from(w))
+                            .sum();
+                    }
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("only the portable path is packed off x86_64"),
+        }
+    }
+}
+
+/// Where [`QuantizedLinear::quantize_into`] writes.
+struct QuantizeTarget<'a> {
+    values: &'a mut [u8],
+    scales: &'a mut [f32],
+    zero_points: &'a mut [i32],
+}
+
+/// One batch of activations, quantized.
+struct Activations {
+    /// rows × padded_in.
+    values: Vec<u8>,
+    /// The same widened to i16, for the AVX2 path only.
+    widened: Vec<i16>,
+    scales: Vec<f32>,
+    zero_points: Vec<i32>,
+}
+
+/// Lays the quantized rows (out × padded_in) out for `path`; missing columns of the last panel
+/// are zeros.
+fn pack(rows: &[i8], out_dim: usize, k: usize, path: KernelPath) -> Packed {
+    let at = |col: usize, step: usize| -> i8 {
+        if col < out_dim {
+            rows[col * k + step]
+        } else {
+            0
+        }
+    };
+    match path {
+        KernelPath::Avx512Vnni => {
+            let panels = out_dim.div_ceil(32);
+            let mut packed = Vec::with_capacity(panels * 32 * k);
+            for panel in 0..panels {
+                for group in 0..k / 4 {
+                    for c in 0..32 {
+                        for t in 0..4 {
+                            packed.push(at(panel * 32 + c, group * 4 + t));
+                        }
+                    }
+                }
+            }
+            Packed::Vnni(packed)
+        }
+        KernelPath::Avx2 => {
+            let panels = out_dim.div_ceil(16);
+            let mut packed = Vec::with_capacity(panels * 16 * k);
+            for panel in 0..panels {
+                for pair in 0..k / 2 {
+                    for c in 0..16 {
+                        for t in 0..2 {
+                            packed.push(i16::from(at(panel * 16 + c, pair * 2 + t)));
+                        }
+                    }
+                }
+            }
+            Packed::Avx2(packed)
+        }
+        KernelPath::Portable => Packed::Portable(rows.to_vec()),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use std::mem::MaybeUninit;
+
+    use super::{Activations, QuantizeTarget, QuantizedLinear, MAX_PANEL, TILE_ROWS};
+
+    // The quantization and the epilogue compiled for each instruction set, so that their loops
+    // vectorise (the crate itself is built for baseline x86-64). Rust never fuses a multiply and
+    // an add on its own, so every copy computes the same floats.
+
+    /// # Safety
+    /// The CPU has AVX-512 F.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn quantize_v4(layer: &QuantizedLinear, x: &[f32], target: QuantizeTarget) {
+        layer.quantize_into(x, target)
+    }
+
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn quantize_v3(layer: &QuantizedLinear, x: &[f32], target: QuantizeTarget) {
+        layer.quantize_into(x, target)
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F and VNNI.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn rows_v4(
+        layer: &QuantizedLinear,
+        a: &Activations,
+        first: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        layer.rows_generic(a, first, out)
+    }
+
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn rows_v3(
+        layer: &QuantizedLinear,
+        a: &Activations,
+        first: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        layer.rows_generic(a, first, out)
+    }
+
+    /// Dispatches on the row count so that each tile size gets its accumulators in registers.
+    macro_rules! by_rows {
+        ($count:expr, $kernel:ident, $($arg:expr),*) => {
+            match $count {
+                1 => $kernel::<1>($($arg),*),
+                2 => $kernel::<2>($($arg),*),
+                3 => $kernel::<3>($($arg),*),
+                4 => $kernel::<4>($($arg),*),
+                5 => $kernel::<5>($($arg),*),
+                _ => $kernel::<6>($($arg),*),
+            }
+        };
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F and VNNI; `lhs` is count × k, `panel` 32 × k, k a multiple of 4.
+    pub unsafe fn vnni_tile(
+        lhs: &[u8],
+        count: usize,
+        k: usize,
+        panel: &[i8],
+        tile: &mut [i32; TILE_ROWS * MAX_PANEL],
+    ) {
+        debug_assert!(count <= TILE_ROWS && lhs.len() >= count * k && panel.len() >= 32 * k);
+        unsafe {
+            by_rows!(
+                count,
+                vnni,
+                lhs.as_ptr(),
+                k,
+                panel.as_ptr(),
+                tile.as_mut_ptr()
+            )
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn vnni<const R: usize>(lhs: *const u8, k: usize, panel: *const i8, out: *mut i32) {
+        let mut acc = [[_mm512_setzero_si512(); 2]; R];
+        for group in 0..k / 4 {
+            // SAFETY (all reads): group < k/4, r < R, within the bounds the caller checked.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_si512(panel.add(group * 128).cast()),
+                    _mm512_loadu_si512(panel.add(group * 128 + 64).cast()),
+                )
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let word = unsafe { lhs.add(r * k + group * 4).cast::<i32>().read_unaligned() };
+                let a = _mm512_set1_epi32(word);
+                acc[0] = _mm512_dpbusd_epi32(acc[0], a, b0);
+                acc[1] = _mm512_dpbusd_epi32(acc[1], a, b1);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: out holds TILE_ROWS × MAX_PANEL (32) values.
+            unsafe {
+                _mm512_storeu_si512(out.add(r * 32).cast(), acc[0]);
+                _mm512_storeu_si512(out.add(r * 32 + 16).cast(), acc[1]);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2; `lhs` is count × k, `panel` 16 × k, k a multiple of 2.
+    pub unsafe fn avx2_tile(
+        lhs: &[i16],
+        count: usize,
+        k: usize,
+        panel: &[i16],
+        tile: &mut [i32; TILE_ROWS * MAX_PANEL],
+    ) {
+        debug_assert!(count <= TILE_ROWS && lhs.len() >= count * k && panel.len() >= 16 * k);
+        unsafe {
+            by_rows!(
+                count,
+                avx2,
+                lhs.as_ptr(),
+                k,
+                panel.as_ptr(),
+                tile.as_mut_ptr()
+            )
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2<const R: usize>(lhs: *const i16, k: usize, panel: *const i16, out: *mut i32) {
+        let mut acc = [[_mm256_setzero_si256(); 2]; R];
+        for pair in 0..k / 2 {
+            // SAFETY (all reads): pair < k/2, r < R, within the bounds the caller checked.
+            let (b0, b1) = unsafe {
+                (
+                    _mm256_loadu_si256(panel.add(pair * 32).cast()),
+                    _mm256_loadu_si256(panel.add(pair * 32 + 16).cast()),
+                )
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let word = unsafe { lhs.add(r * k + pair * 2).cast::<i32>().read_unaligned() };
+                let a = _mm256_set1_epi32(word);
+                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(a, b0));
+                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(a, b1));
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: out holds TILE_ROWS × MAX_PANEL values; rows are 16 apart for this path.
+            unsafe {
+                _mm256_storeu_si256(out.add(r * 16).cast(), acc[0]);
+                _mm256_storeu_si256(out.add(r * 16 + 8).cast(), acc[1]);
+            }
+        }
+    }
+}
+
+/// A [`QuantizedLinear`] as a candle op on a contiguous f32 tensor `[tokens, in]`.
+pub struct Int8Op<'a> {
+    pub linear: &'a QuantizedLinear,
+    pub epilogue: Epilogue,
+}
+
+impl CustomOp1 for Int8Op<'_> {
+    fn name(&self) -> &'static str {
+        "themescope-int8-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let input = super::pointwise::contiguous_f32(self.name(), storage, layout)?;
+        let dims = layout.shape().dims();
+        let Some((&in_dim, outer)) = dims.split_last() else {
+            candle_core::bail!("{} expects a matrix", self.name());
+        };
+        if in_dim != self.linear.in_dim {
+            candle_core::bail!(
+                "{}: input width {in_dim}, layer takes {}",
+                self.name(),
+                self.linear.in_dim
+            );
+        }
+        let out = self.linear.forward(input, self.epilogue);
+        let mut shape = outer.to_vec();
+        shape.push(self.linear.out_dim);
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn random(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        (0..len)
+            .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0)
+            .collect()
+    }
+
+    /// The integer products by the definition, from the same quantized operands.
+    fn reference(layer: &QuantizedLinear, x: &[f32], weight: &[f32]) -> Vec<i32> {
+        let rows = x.len() / layer.in_dim;
+        let weights: Vec<Vec<i8>> = weight
+            .chunks_exact(layer.in_dim)
+            .map(|w| quantize_symmetric(w).0)
+            .collect();
+        let mut out = Vec::new();
+        for row in x.chunks_exact(layer.in_dim) {
+            let mut q = vec![0u8; layer.padded_in];
+            quantize_activations(row, &mut q);
+            for w in &weights {
+                out.push(
+                    w.iter()
+                        .zip(&q)
+                        .map(|(&w, &a)| i32::from(w) * i32::from(a))
+                        .sum(),
+                );
+            }
+        }
+        assert_eq!(out.len(), rows * layer.out_dim);
+        out
+    }
+
+    const SHAPES: [(usize, usize, usize); 7] = [
+        (1, 1, 1),
+        (1, 384, 1152),
+        (7, 5, 3),
+        (13, 67, 33),
+        (6, 384, 384),
+        (25, 1536, 50),
+        (2, 3, 17),
+    ];
+
+    #[test]
+    fn every_path_this_cpu_runs_computes_the_exact_integer_products() {
+        for path in KernelPath::ALL.into_iter().filter(|p| p.is_available()) {
+            for (seed, &(rows, k, n)) in SHAPES.iter().enumerate() {
+                let weight = random(n * k, seed as u64);
+                let x = random(rows * k, 100 + seed as u64);
+                let layer = QuantizedLinear::new(&weight, &vec![0.0; n], n, k, path);
+                assert_eq!(
+                    layer.integer_products(&x),
+                    reference(&layer, &x, &weight),
+                    "{} at rows {rows}, in {k}, out {n}",
+                    path.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_gives_the_same_floats_and_they_approximate_the_f32_layer() {
+        let (rows, k, n) = (31, 96, 40);
+        let weight = random(n * k, 1);
+        let bias = random(n, 2);
+        let x = random(rows * k, 3);
+        let outputs: Vec<Vec<f32>> = KernelPath::ALL
+            .into_iter()
+            .filter(|p| p.is_available())
+            .map(|path| {
+                QuantizedLinear::new(&weight, &bias, n, k, path).forward(&x, Epilogue::Bias)
+            })
+            .collect();
+        for other in &outputs[1..] {
+            assert_eq!(other, &outputs[0]);
+        }
+        let (mut error, mut signal) = (0f64, 0f64);
+        for (i, row) in x.chunks_exact(k).enumerate() {
+            for j in 0..n {
+                let exact: f32 = row
+                    .iter()
+                    .zip(&weight[j * k..(j + 1) * k])
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+                    + bias[j];
+                error += f64::from(exact - outputs[0][i * n + j]).powi(2);
+                signal += f64::from(exact).powi(2);
+            }
+        }
+        // Steps of 1/127 (weights) and 2/255 (activations) over 96 products: about 1% of the
+        // outputs' size.
+        let relative = (error / signal).sqrt();
+        assert!(relative < 0.02, "relative RMS error {relative}");
+    }
+
+    #[test]
+    fn the_gelu_epilogue_is_gelu_of_the_biased_product() {
+        let (rows, k, n) = (9, 20, 12);
+        let layer =
+            QuantizedLinear::new(&random(n * k, 4), &random(n, 5), n, k, KernelPath::best());
+        let x = random(rows * k, 6);
+        let mut plain = layer.forward(&x, Epilogue::Bias);
+        super::super::pointwise::gelu_in_place(&mut plain);
+        assert_eq!(layer.forward(&x, Epilogue::BiasGelu), plain);
+    }
+
+    #[test]
+    fn zeros_quantize_to_the_zero_point_and_come_back_as_the_bias() {
+        let layer = QuantizedLinear::new(&random(8 * 5, 7), &[0.5; 8], 8, 5, KernelPath::best());
+        assert_eq!(layer.forward(&[0.0; 10], Epilogue::Bias), vec![0.5; 16]);
+    }
+
+    #[test]
+    fn a_forced_path_must_exist_and_run_here() {
+        assert!(KernelPath::named(Some("sse9"))
+            .unwrap_err()
+            .contains("not a kernel path"));
+        assert_eq!(
+            KernelPath::named(Some("portable")),
+            Ok(KernelPath::Portable)
+        );
+        assert_eq!(KernelPath::named(None), Ok(KernelPath::best()));
+        for path in KernelPath::ALL {
+            let named = KernelPath::named(Some(path.name()));
+            assert_eq!(named.is_ok(), path.is_available(), "{}", path.name());
+        }
+    }
+}
