@@ -138,9 +138,6 @@ pub struct QuantizedLinear {
     scales: Vec<f32>,
     column_sums: Vec<i32>,
     bias: Vec<f32>,
-    /// Per input channel, what activations are multiplied by before quantization (the weights
-    /// were multiplied by its inverse): evens out channels of very different ranges.
-    input_factors: Option<Vec<f32>>,
 }
 
 /// Symmetric int8 of one row: the values and the scale that brings them back.
@@ -212,19 +209,6 @@ impl QuantizedLinear {
         in_dim: usize,
         path: KernelPath,
     ) -> Self {
-        Self::smoothed(weight, bias, out_dim, in_dim, path, None)
-    }
-
-    /// As [`QuantizedLinear::new`], with the range of input channel j moved into the weights by
-    /// `smoothing[j]`: activations are divided by it, weight columns multiplied (SmoothQuant).
-    pub fn smoothed(
-        weight: &[f32],
-        bias: &[f32],
-        out_dim: usize,
-        in_dim: usize,
-        path: KernelPath,
-        smoothing: Option<&[f32]>,
-    ) -> Self {
         assert_eq!(weight.len(), out_dim * in_dim, "weight is out × in");
         assert_eq!(bias.len(), out_dim, "one bias per output");
         assert!(in_dim > 0, "a layer takes at least one input");
@@ -233,13 +217,7 @@ impl QuantizedLinear {
         let mut scales = Vec::with_capacity(out_dim);
         let mut column_sums = Vec::with_capacity(out_dim);
         for (j, source) in weight.chunks_exact(in_dim).enumerate() {
-            let (values, scale) = match smoothing {
-                Some(factors) => {
-                    let scaled: Vec<f32> = source.iter().zip(factors).map(|(w, s)| w * s).collect();
-                    quantize_symmetric(&scaled)
-                }
-                None => quantize_symmetric(source),
-            };
+            let (values, scale) = quantize_symmetric(source);
             column_sums.push(values.iter().map(|&v| i32::from(v)).sum());
             rows[j * padded_in..j * padded_in + in_dim].copy_from_slice(&values);
             scales.push(scale);
@@ -254,7 +232,6 @@ impl QuantizedLinear {
             scales,
             column_sums,
             bias: bias.to_vec(),
-            input_factors: smoothing.map(|s| s.iter().map(|s| 1.0 / s).collect()),
         }
     }
 
@@ -353,24 +330,12 @@ impl QuantizedLinear {
     /// `x86`), so that its loops vectorise as wide as the CPU allows.
     #[inline(always)]
     fn quantize_into(&self, x: &[f32], target: QuantizeTarget) {
-        let mut scratch = match self.input_factors {
-            Some(_) => vec![0f32; self.in_dim],
-            None => Vec::new(),
-        };
         let rows = x
             .chunks_exact(self.in_dim)
             .zip(target.values.chunks_exact_mut(self.padded_in))
             .zip(target.scales.iter_mut().zip(target.zero_points.iter_mut()));
         for ((source, out), (scale, zero_point)) in rows {
-            (*scale, *zero_point) = match &self.input_factors {
-                Some(factors) => {
-                    for ((t, x), f) in scratch.iter_mut().zip(source).zip(factors) {
-                        *t = x * f;
-                    }
-                    quantize_activations(&scratch, out)
-                }
-                None => quantize_activations(source, out),
-            };
+            (*scale, *zero_point) = quantize_activations(source, out);
         }
     }
 
