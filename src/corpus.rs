@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Errors that stop a corpus from loading.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub enum CorpusError {
 }
 
 /// What a paragraph is, as far as the boilerplate rule can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ParagraphKind {
     Title,
@@ -53,7 +53,7 @@ impl ParagraphKind {
 }
 
 /// One paragraph and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paragraph {
     /// `doc:line`, or the record's own "id" in a JSONL file.
     pub id: String,
@@ -175,7 +175,18 @@ impl Corpus {
         Ok(corpus)
     }
 
-    fn load_file(&mut self, path: &Path, options: CorpusOptions) -> Result<(), CorpusError> {
+    /// The files `load` would read, in the order it reads them: what a streaming reader walks
+    /// one file at a time.
+    pub fn files<P: AsRef<Path>>(inputs: &[P]) -> Result<Vec<PathBuf>, CorpusError> {
+        let mut files = Vec::new();
+        for input in inputs {
+            files.extend(collect_files(input.as_ref())?);
+        }
+        Ok(files)
+    }
+
+    /// Adds one file's paragraphs (as `load` does for each file it finds).
+    pub fn load_file(&mut self, path: &Path, options: CorpusOptions) -> Result<(), CorpusError> {
         let bytes = fs::read(path).map_err(|source| CorpusError::Io {
             path: path.to_path_buf(),
             source,

@@ -82,6 +82,10 @@ pub enum Error {
     Params(#[from] themes::ParamError),
     #[error(transparent)]
     Eval(#[from] eval::EvalError),
+    #[error(transparent)]
+    Index(#[from] index::IndexError),
+    #[error(transparent)]
+    Build(#[from] index::BuildError),
 }
 
 use std::io::Write;

@@ -80,6 +80,7 @@ pub struct Themescope {
     embedder: Embedder,
     cache: Option<EmbeddingCache>,
     progress: Option<ProgressFn>,
+    vectors_key: String,
 }
 
 impl Themescope {
@@ -102,6 +103,14 @@ impl Themescope {
             Precision::F32 => model.cache_key.clone(),
             other => format!("{}-{}", model.cache_key, other.name()),
         };
+        let vectors_key = format!(
+            "{cache_key} len{} {}",
+            model.spec.max_seq_length,
+            match options.long_text {
+                LongText::Truncate => "truncate".to_string(),
+                LongText::Window { overlap } => format!("window{overlap}"),
+            }
+        );
         let cache = options.cache.then(|| {
             EmbeddingCache::new(
                 &crate::home_dir().join("cache"),
@@ -115,6 +124,7 @@ impl Themescope {
             embedder,
             cache,
             progress: options.progress,
+            vectors_key,
         })
     }
 
@@ -124,6 +134,12 @@ impl Themescope {
 
     pub fn embedder(&self) -> &Embedder {
         &self.embedder
+    }
+
+    /// What makes this run's vectors comparable with stored ones: the model's weights, its
+    /// max_seq_length, the long-text mode and the precision (an on-disk index records it).
+    pub fn vectors_key(&self) -> &str {
+        &self.vectors_key
     }
 
     /// Unit vectors for `texts`, one row each in input order, through the cache.

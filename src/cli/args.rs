@@ -60,7 +60,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Args, Clone)]
 pub struct CorpusArgs {
     /// Files and directories of .txt, .md and .jsonl
-    #[arg(required = true, value_name = "INPUT")]
+    #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Paragraphs with fewer words are fragments and left out (titles excepted)
     #[arg(long, default_value_t = DEFAULT_MIN_WORDS as u32, value_parser = clap::value_parser!(u32).range(0..=1000))]
@@ -109,13 +109,25 @@ pub enum Command {
         /// Print a JSON array of {id, doc, line, score, text}
         #[arg(long)]
         json: bool,
+        /// Search an on-disk index (`themescope index build`) instead of embedding INPUTs
+        #[arg(long, value_name = "DIR", conflicts_with = "inputs")]
+        index: Option<PathBuf>,
     },
     /// Group paragraphs into themes, name them from the text, and report them
     Themes(ThemesArgs),
     /// Cosine similarity of two texts, or of documents with --matrix
     Similarity(SimilarityArgs),
+    /// Build, grow, inspect and export an on-disk index: a million paragraphs in bounded memory
+    Index {
+        #[command(subcommand)]
+        action: IndexAction,
+    },
     /// Measure embedding speed on this CPU: texts/s, tokens/s, load time, query latency, memory
+    /// (or, with `bench search`, an index's search)
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
+        #[command(subcommand)]
+        target: Option<BenchTarget>,
         /// JSONL file of {"text"} records, or text files and folders [default: the bundled
         /// corpus, data/nato-ukraine, every line]
         #[arg(long, value_name = "FILE.jsonl")]
@@ -136,10 +148,101 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Search in an on-disk index: recall@10 of the ANN search against exact search, p50/p95
+    /// latency per query (query vectors given), the index's size and build time
+    Search {
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+        /// Queries: index rows chosen by a seeded draw, each moved off its row by noise (cosine
+        /// about 0.9 to it), so the row itself is not a given answer
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        queries: u32,
+        /// ANN candidates re-ranked by exact cosine per query
+        #[arg(long, default_value_t = themescope::index::store::DEFAULT_CANDIDATES as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        candidates: u32,
+        /// Cosine of each query to the row it is made from
+        #[arg(long, default_value_t = 0.9)]
+        query_cosine: f32,
+        /// Print one JSON object on the last line
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexAction {
+    /// Read, split and embed INPUTs into DIR a slice at a time; run again after an interrupt
+    /// (even kill -9) and it goes on where it stopped, embedding nothing twice
+    Build {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        /// The index directory (new, empty, or an index to extend)
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+        /// New paragraphs embedded and committed together: an interrupt loses at most these
+        #[arg(long, value_name = "N", default_value_t = themescope::index::build::SLICE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        commit_every: u32,
+    },
+    /// Add INPUTs to the index in DIR: only paragraphs not stored (same id and text) are
+    /// embedded; with fitted themes (`themes --index DIR`), says where the new ones belong
+    Add {
+        /// The index directory
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        /// New paragraphs embedded and committed together
+        #[arg(long, value_name = "N", default_value_t = themescope::index::build::SLICE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        commit_every: u32,
+    },
+    /// Take vectors made elsewhere: a float32 .npy matrix, with the `embed` sidecar for ids and
+    /// texts
+    Import {
+        #[arg(value_name = "FILE.npy")]
+        npy: PathBuf,
+        /// Records {id, doc, line, kind, text}, one per row (what `embed -o FILE.npy` writes
+        /// beside it) [default: FILE.ids.jsonl if it exists, else rows named "row N"]
+        #[arg(long, value_name = "FILE.ids.jsonl")]
+        ids: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+    },
+    /// What an index holds: rows, model, size on disk, the ANN graph, themes
+    Info {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the whole index as one Parquet table (id, doc, line, kind, text, vector)
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+        #[arg(long, short, value_name = "FILE.parquet")]
+        output: PathBuf,
+        /// Overwrite FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Parquet,
+}
+
 #[derive(Debug, Args)]
 pub struct ThemesArgs {
     #[command(flatten)]
     pub corpus: CorpusArgs,
+    /// Themes of an on-disk index (`themescope index build`) instead of INPUTs: fitted on a
+    /// seeded sample, every row assigned, the themes saved in DIR for `index add`
+    #[arg(long, value_name = "DIR", conflicts_with = "inputs")]
+    pub index: Option<PathBuf>,
     /// Number of top-level themes, or "auto": the largest k within 95% of the best silhouette over
     /// 2..≈1.5·√paragraphs (at most 30)
     #[arg(long, short, default_value = "auto", allow_negative_numbers = true, value_parser = parse_k)]

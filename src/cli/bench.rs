@@ -135,3 +135,18 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// The CPU class speed figures are given with (as `../shared/bench/compare` names them):
+/// avx512 (AVX-512 F with VNNI), avx2, or baseline.
+pub fn cpu_class() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+            return "avx512";
+        }
+        if is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "baseline"
+}

@@ -30,24 +30,42 @@ pub fn run(cli: Cli) -> Result<()> {
             corpus,
             k,
             json,
+            index: Some(dir),
+        } => {
+            let _ = corpus;
+            super::index::nearest(global, &query, &dir, k as usize, json)
+        }
+        Command::Nearest {
+            query,
+            corpus,
+            k,
+            json,
+            index: None,
         } => nearest(global, &query, &corpus, k as usize, json),
+        Command::Index { action } => super::index::run(global, action),
         Command::Themes(args) => themes(global, &args),
         Command::Similarity(args) => similarity(global, &args),
         Command::Eval { task } => super::eval::run(global, task),
-        Command::Bench { texts, json } => {
-            super::bench::run(global, super::bench::BenchArgs { texts, json })
-        }
+        Command::Bench {
+            target: Some(target),
+            ..
+        } => super::index::bench(global, target),
+        Command::Bench {
+            target: None,
+            texts,
+            json,
+        } => super::bench::run(global, super::bench::BenchArgs { texts, json }),
         Command::Model { action } => model_command(global, action),
     }
 }
 
-fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
 }
 
 /// Refuses to overwrite what the user has, unless told to, and finds out before any work is
 /// done whether the output can be written at all.
-fn check_writable(path: &Path, force: bool) -> Result<()> {
+pub fn check_writable(path: &Path, force: bool) -> Result<()> {
     if path.is_dir() {
         anyhow::bail!(
             "cannot write {}: it is a directory (give a file name)",
@@ -90,7 +108,7 @@ fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// An I/O error as a user reads it: "no space left on device", not "(os error 28)".
-fn io_reason(e: &io::Error) -> String {
+pub fn io_reason(e: &io::Error) -> String {
     let text = e.to_string();
     let text = match text.find(" (os error") {
         Some(at) => &text[..at],
@@ -228,12 +246,12 @@ fn embed(
 }
 
 #[derive(Serialize)]
-struct NearestRecord<'a> {
-    id: &'a str,
-    doc: &'a str,
-    line: usize,
-    score: f32,
-    text: &'a str,
+pub struct NearestRecord<'a> {
+    pub id: &'a str,
+    pub doc: &'a str,
+    pub line: usize,
+    pub score: f32,
+    pub text: &'a str,
 }
 
 fn nearest(
@@ -301,6 +319,10 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         .max_outliers(args.max_outliers)
         .check()
         .map_err(|e| UsageError(e.to_string()))?;
+    if let Some(dir) = &args.index {
+        let rendered = super::index::themes(global, args, dir, &params)?;
+        return emit_report(global, args, &rendered);
+    }
     let corpus = load_corpus(&args.corpus, false, global.quiet)?;
     if let ThemeCount::Fixed(k) = args.k {
         let n = corpus.paragraphs.len();
@@ -333,6 +355,11 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         report = report.with_map(&rows, layout.view(), &index.paragraphs);
     }
     let rendered = report.render(args.format);
+    emit_report(global, args, &rendered)
+}
+
+/// The rendered report to --output (whole or not at all) or stdout.
+fn emit_report(global: &super::args::GlobalArgs, args: &ThemesArgs, rendered: &str) -> Result<()> {
     match &args.output {
         Some(path) => {
             write_output(path, rendered.as_bytes())?;
@@ -349,7 +376,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
     Ok(())
 }
 
-fn round4(x: f32) -> f32 {
+pub fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
 

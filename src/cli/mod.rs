@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod commands;
 mod eval;
+mod index;
 mod session;
 
 use std::io::{self, Write};
@@ -53,6 +54,11 @@ fn watch_for_interrupt() {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// An interrupt after some work was kept (committed index slices): what was kept, and how to go on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InterruptedAfter(pub String);
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -84,6 +90,10 @@ pub fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<InterruptedAfter>().is_some() => {
+            let _ = writeln!(io::stderr(), "themescope: interrupted: {e}");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         Err(e) if is_interrupt(&e) => {
             let _ = writeln!(
                 io::stderr(),

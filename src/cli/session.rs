@@ -122,6 +122,7 @@ impl<'a> Session<'a> {
 /// Loads and filters the inputs, printing warnings; an empty result is an error. JSONL records
 /// are kept whole when `keep_records` (what `embed` promises: one row per record).
 pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result<Corpus> {
+    require_inputs(args)?;
     let options = CorpusOptions {
         min_words: args.min_words as usize,
         keep_all: args.keep_all,
@@ -156,4 +157,16 @@ pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result
         anyhow::bail!("no paragraphs to work on in {what}: {reason}");
     }
     Ok(corpus)
+}
+
+/// INPUTs are optional to clap (commands that take `--index DIR` instead), so their absence is
+/// told here.
+pub fn require_inputs(args: &CorpusArgs) -> Result<()> {
+    if args.inputs.is_empty() {
+        return Err(super::UsageError(
+            "no INPUT given: name files or directories of .txt, .md or .jsonl".into(),
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -1,14 +1,20 @@
 //! Index: paragraph vectors with their ids, exact nearest-neighbour search by cosine, and
-//! (in [`cache`]) the on-disk embedding cache that lets a corpus be embedded once.
+//! (in [`cache`]) the on-disk embedding cache that lets a corpus be embedded once, and (in
+//! [`store`]) the on-disk index that holds a million paragraphs in bounded memory.
 
+mod ann;
+pub mod build;
 mod cache;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod store;
 
-use ndarray::{Array2, ArrayView1};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::corpus::Paragraph;
+pub use build::{BuildError, BuildReport};
 pub use cache::{embed_cached, CacheError, CacheStats, EmbeddingCache};
+pub use store::{DiskIndex, IndexError, IndexSpec, IndexWriter, Manifest, Presence};
 
 /// One search result: a row of the index and its cosine to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,9 +78,9 @@ impl Index {
 
 /// Exact top-k by dot product (the cosine for unit vectors); ties go to the lower row so the
 /// order is the same run after run.
-pub fn top_k(vectors: &Array2<f32>, query: &[f32], k: usize) -> Vec<Hit> {
+pub fn top_k<'a>(vectors: impl Into<ArrayView2<'a, f32>>, query: &[f32], k: usize) -> Vec<Hit> {
     let query = ArrayView1::from(query);
-    let scores = vectors.dot(&query);
+    let scores = vectors.into().dot(&query);
     let mut hits: Vec<Hit> = scores
         .iter()
         .enumerate()

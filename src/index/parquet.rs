@@ -13,6 +13,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use std::path::Path;
+
+use super::DiskIndex;
 use crate::corpus::Paragraph;
 
 /// Why a table could not be written.
@@ -26,6 +29,10 @@ pub enum ParquetError {
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    #[error(transparent)]
+    Index(#[from] super::IndexError),
+    #[error("{0}")]
+    Io(std::io::Error),
 }
 
 /// Rows per row group: a reader can take a slice of a large file without the rest.
@@ -48,6 +55,43 @@ pub fn schema(dim: usize) -> Result<Schema, ParquetError> {
     ]))
 }
 
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .build()
+}
+
+/// One record batch: `rows` and their vectors.
+fn batch(
+    schema: &Arc<Schema>,
+    rows: &[Paragraph],
+    vectors: ArrayView2<f32>,
+) -> Result<RecordBatch, ParquetError> {
+    let dim = vectors.ncols();
+    let values: Vec<f32> = vectors.iter().copied().collect();
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let vector = FixedSizeListArray::try_new(
+        item,
+        i32::try_from(dim).map_err(|_| ParquetError::Dimensions(dim))?,
+        Arc::new(Float32Array::from(values)),
+        None,
+    )?;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|p| &p.id))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|p| &p.doc))),
+        Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|p| p.line as u64),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|p| p.kind.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|p| &p.text))),
+        Arc::new(vector),
+    ];
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 /// The paragraphs and their vectors (one row each, in order) as a Parquet file's bytes,
 /// Snappy-compressed.
 pub fn to_parquet(
@@ -60,43 +104,48 @@ pub fn to_parquet(
             vectors: vectors.nrows(),
         });
     }
-    let dim = vectors.ncols();
-    let schema = Arc::new(schema(dim)?);
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP))
-        .build();
+    let schema = Arc::new(schema(vectors.ncols())?);
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties))?;
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties()))?;
     for start in (0..paragraphs.len()).step_by(ROW_GROUP) {
         let end = (start + ROW_GROUP).min(paragraphs.len());
         let rows = &paragraphs[start..end];
-        let values: Vec<f32> = vectors
-            .slice(ndarray::s![start..end, ..])
-            .iter()
-            .copied()
-            .collect();
-        let item = Arc::new(Field::new("item", DataType::Float32, false));
-        let vector = FixedSizeListArray::try_new(
-            item,
-            i32::try_from(dim).map_err(|_| ParquetError::Dimensions(dim))?,
-            Arc::new(Float32Array::from(values)),
-            None,
-        )?;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|p| &p.id))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|p| &p.doc))),
-            Arc::new(UInt64Array::from_iter_values(
-                rows.iter().map(|p| p.line as u64),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|p| p.kind.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|p| &p.text))),
-            Arc::new(vector),
-        ];
-        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        let block = vectors.slice(ndarray::s![start..end, ..]);
+        writer.write(&batch(&schema, rows, block)?)?;
     }
     writer.close()?;
     Ok(bytes)
+}
+
+/// Writes a whole on-disk index to `path` as the same table, a row group at a time (memory
+/// holds one group), through a temporary file renamed into place: whole or not at all.
+pub fn write_index(index: &DiskIndex, path: &Path) -> Result<usize, ParquetError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(ParquetError::Io)?;
+    let schema = Arc::new(schema(index.dim())?);
+    let file = std::io::BufWriter::new(temp.as_file().try_clone().map_err(ParquetError::Io)?);
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties()))?;
+    let mut paragraphs = index.paragraphs()?;
+    let rows = index.len();
+    for start in (0..rows).step_by(ROW_GROUP) {
+        let n = ROW_GROUP.min(rows - start);
+        let group: Vec<Paragraph> = paragraphs.by_ref().take(n).collect::<Result<_, _>>()?;
+        let vectors = index.read_rows(start, n)?;
+        writer.write(&batch(&schema, &group, vectors.view())?)?;
+    }
+    writer.close()?;
+    temp.as_file().sync_all().map_err(ParquetError::Io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    temp.persist(path).map_err(|e| ParquetError::Io(e.error))?;
+    Ok(rows)
 }

@@ -57,6 +57,9 @@ pub struct Summary {
     pub k_chosen_by: KChoice,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub silhouette: Vec<KScore>,
+    /// For an on-disk index: the rows the themes were fitted on (sizes are of every row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
 }
 
 /// How the number of themes was chosen.
@@ -193,12 +196,32 @@ impl Report {
                 k: themes.len(),
                 k_chosen_by,
                 silhouette,
+                sample: None,
             },
             themes,
             documents,
             outliers: model.outliers.iter().map(|&r| reference(r, None)).collect(),
             map: Vec::new(),
         }
+    }
+
+    /// For themes fitted on a sample of `rows` paragraphs: each top-level theme's size and share
+    /// become those of every row (`sizes`, one per theme, from assigning every row); sub-theme
+    /// sizes are the sample's scaled up to the whole.
+    pub fn with_population(mut self, rows: usize, sizes: &[usize]) -> Self {
+        let sample = self.summary.paragraphs;
+        let scale = rows as f64 / sample.max(1) as f64;
+        for (theme, &size) in self.themes.iter_mut().zip(sizes) {
+            theme.size = size;
+            theme.share = round4(size as f32 / rows.max(1) as f32);
+            for sub in &mut theme.subthemes {
+                sub.size = (sub.size as f64 * scale).round() as usize;
+                sub.share = round4(sub.size as f32 / rows.max(1) as f32);
+            }
+        }
+        self.summary.sample = Some(sample);
+        self.summary.paragraphs = rows;
+        self
     }
 
     /// Adds the theme map: `layout` places `rows` of `paragraphs` (the paragraphs the report
@@ -282,6 +305,14 @@ impl Report {
             ),
             KChoice::Given => format!("k = {}", s.k),
         };
+        if let Some(sample) = s.sample {
+            return format!(
+                "{} in {} (fitted on a seeded sample of {}, every row then placed; {how})",
+                count(s.k, "theme"),
+                count(s.paragraphs, "paragraph"),
+                count(sample, "row")
+            );
+        }
         format!(
             "{} in {} from {} ({} left out as boilerplate; {how})",
             count(s.k, "theme"),

@@ -5,6 +5,7 @@ mod cluster;
 mod label;
 pub mod map;
 mod params;
+pub mod scale;
 
 use ndarray::{Array2, ArrayView2, Axis};
 

@@ -1,0 +1,508 @@
+//! `themescope index …`, `nearest --index`, `bench search`: the on-disk index from the command
+//! line.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use themescope::corpus::{CorpusOptions, Warning};
+use themescope::index::build::{self, BuildReport};
+use themescope::index::store::disk_bytes;
+use themescope::index::{DiskIndex, IndexError, IndexSpec, IndexWriter};
+use themescope::progress::bar;
+use themescope::report::count;
+use themescope::themes::scale::{fit_index, SavedThemes};
+
+use super::args::{BenchTarget, CorpusArgs, ExportFormat, GlobalArgs, IndexAction, ThemesArgs};
+use super::commands::{check_writable, round4, stdout, NearestRecord};
+use super::session::{require_inputs, Session};
+use super::{InterruptedAfter, UsageError};
+
+pub fn run(global: &GlobalArgs, action: IndexAction) -> Result<()> {
+    match action {
+        IndexAction::Build {
+            corpus,
+            index,
+            commit_every,
+        } => build(global, &corpus, &index, commit_every as usize, false),
+        IndexAction::Add {
+            dir,
+            corpus,
+            commit_every,
+        } => {
+            if !dir.join("index.json").exists() {
+                return Err(IndexError::NotAnIndex(dir).into());
+            }
+            build(global, &corpus, &dir, commit_every as usize, true)
+        }
+        IndexAction::Import { npy, ids, index } => import(global, &npy, ids.as_deref(), &index),
+        IndexAction::Info { dir, json } => info(&dir, json),
+        IndexAction::Export {
+            dir,
+            format: ExportFormat::Parquet,
+            output,
+            force,
+        } => export(global, &dir, &output, force),
+    }
+}
+
+fn corpus_options(args: &CorpusArgs) -> CorpusOptions {
+    CorpusOptions {
+        min_words: args.min_words as usize,
+        keep_all: args.keep_all,
+        max_chars: args.max_chars,
+        keep_records: false,
+    }
+}
+
+/// What an interrupted writer kept, as the interrupt message says it.
+fn interrupted(dir: &Path) -> anyhow::Error {
+    let rows = DiskIndex::open(dir).map(|i| i.len()).unwrap_or(0);
+    InterruptedAfter(format!(
+        "{} are committed to {}; run the same command again to go on (nothing stored is embedded again)",
+        count(rows, "paragraph"),
+        dir.display()
+    ))
+    .into()
+}
+
+fn is_interrupted(e: &themescope::index::BuildError) -> bool {
+    matches!(
+        e,
+        themescope::index::BuildError::Embed(themescope::embed::EmbedError::Interrupted)
+            | themescope::index::BuildError::Interrupted
+    )
+}
+
+fn build(
+    global: &GlobalArgs,
+    args: &CorpusArgs,
+    dir: &Path,
+    slice: usize,
+    add: bool,
+) -> Result<()> {
+    require_inputs(args)?;
+    let started = Instant::now();
+    let session = Session::open(global)?;
+    let spec = IndexSpec {
+        dim: session.scope.embedder().dim(),
+        model: Some(session.scope.vectors_key().to_string()),
+    };
+    let mut writer = IndexWriter::open(dir, &spec)?;
+    let before = writer.rows();
+    let progress = bar(!global.quiet, 0, "paragraphs embedded");
+    let report = build::build(
+        &mut writer,
+        session.scope.embedder(),
+        &args.inputs,
+        corpus_options(args),
+        slice,
+        &mut |read, added| {
+            progress.set_length(read as u64);
+            progress.set_position((before + added) as u64);
+        },
+    );
+    progress.finish_and_clear();
+    let report = match report {
+        Err(e) if is_interrupted(&e) => {
+            drop(writer);
+            return Err(interrupted(dir));
+        }
+        other => other?,
+    };
+    let manifest = writer.finish()?;
+    print_warnings(&report.warnings, global.quiet);
+    if !global.quiet {
+        eprintln!(
+            "{}: {} added, {} already stored{}, {} left out as boilerplate or fragments; {} in {} ({:.1}s)",
+            count(report.files, "file"),
+            count(report.added, "paragraph"),
+            report.stored,
+            match report.changed {
+                0 => String::new(),
+                n => format!(", {n} with a changed text (both versions kept)"),
+            },
+            report.boilerplate,
+            count(manifest.rows as usize, "paragraph"),
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if add {
+        assign_new(dir, &report, global.quiet)?;
+    }
+    Ok(())
+}
+
+fn print_warnings(warnings: &[Warning], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for warning in warnings {
+        eprintln!("themescope: warning: {warning}");
+    }
+}
+
+fn import(global: &GlobalArgs, npy: &Path, ids: Option<&Path>, dir: &Path) -> Result<()> {
+    let started = Instant::now();
+    let (rows, dim) = build::npy_shape(npy)?;
+    let sidecar = super::commands::sidecar_path(npy);
+    let ids = match ids {
+        Some(path) => Some(path.to_path_buf()),
+        None if sidecar.exists() => Some(sidecar),
+        None => None,
+    };
+    let spec = IndexSpec { dim, model: None };
+    let mut writer = IndexWriter::open(dir, &spec)?;
+    let progress = bar(!global.quiet, rows as u64, "rows imported");
+    let stop = || super::check_interrupt().is_err();
+    let report = build::import(&mut writer, npy, ids.as_deref(), &stop, &mut |read, _| {
+        progress.set_position(read as u64);
+    });
+    progress.finish_and_clear();
+    let report: BuildReport = match report {
+        Err(e) if is_interrupted(&e) => {
+            drop(writer);
+            return Err(interrupted(dir));
+        }
+        other => other?,
+    };
+    let manifest = writer.finish()?;
+    if !global.quiet {
+        eprintln!(
+            "{} read: {} added, {} already stored{}; {} in {} ({:.1}s)",
+            count(report.read, "row"),
+            report.added,
+            report.stored,
+            match report.normalised {
+                0 => String::new(),
+                n => format!(", {n} normalised to unit length"),
+            },
+            count(manifest.rows as usize, "row"),
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn info(dir: &Path, as_json: bool) -> Result<()> {
+    let index = DiskIndex::open(dir)?;
+    let manifest = index.manifest();
+    let bytes = disk_bytes(dir);
+    let themes = SavedThemes::read(dir).ok();
+    let mut out = stdout();
+    if as_json {
+        let summary = json!({
+            "rows": manifest.rows,
+            "dim": manifest.spec.dim,
+            "model": manifest.spec.model,
+            "bytes": bytes,
+            "ann_rows": manifest.ann.as_ref().map(|a| a.rows),
+            "graph_seconds": (manifest.graph_seconds * 10.0).round() / 10.0,
+            "themes": themes.as_ref().map(|t| t.themes.len()),
+        });
+        writeln!(out, "{summary}")?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} of {} dimensions ({}), {:.1} MiB on disk",
+            dir.display(),
+            count(manifest.rows as usize, "row"),
+            manifest.spec.dim,
+            manifest.spec.model.as_deref().unwrap_or("vectors imported"),
+            bytes as f64 / 1048576.0
+        )?;
+        writeln!(
+            out,
+            "search: {}",
+            match &manifest.ann {
+                Some(a) if index.uses_ann() => format!(
+                    "ANN graph over {} (built in {:.1}s), re-ranked exactly",
+                    count(a.rows as usize, "row"),
+                    manifest.graph_seconds
+                ),
+                _ => "exact".to_string(),
+            }
+        )?;
+        match themes {
+            Some(t) => writeln!(
+                out,
+                "themes: {} fitted on {} (seed {})",
+                t.themes.len(),
+                count(t.sample, "sampled row"),
+                t.seed
+            )?,
+            None => writeln!(out, "themes: none yet (themescope themes --index DIR)")?,
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn export(global: &GlobalArgs, dir: &Path, output: &Path, force: bool) -> Result<()> {
+    let index = DiskIndex::open(dir)?;
+    check_writable(output, force)?;
+    let started = Instant::now();
+    let rows = themescope::index::parquet::write_index(&index, output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    if !global.quiet {
+        eprintln!(
+            "{} written to {} ({:.1}s)",
+            count(rows, "row"),
+            output.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Opens an index for queries by this run's model: same width, and the same model unless the
+/// vectors were imported.
+fn open_for_queries(session: &Session, dir: &Path) -> Result<DiskIndex> {
+    let index = DiskIndex::open(dir)?;
+    let manifest = index.manifest();
+    if manifest.spec.dim != session.scope.embedder().dim() {
+        anyhow::bail!(
+            "index {} holds {}-dimensional vectors; the model gives {} (use the model it was built with)",
+            dir.display(),
+            manifest.spec.dim,
+            session.scope.embedder().dim()
+        );
+    }
+    if let Some(model) = &manifest.spec.model {
+        if model != session.scope.vectors_key() {
+            anyhow::bail!(
+                "index {} was built with {model}; this run embeds with {} (use the same --model, --truncate and --precision)",
+                dir.display(),
+                session.scope.vectors_key()
+            );
+        }
+    }
+    if index.is_empty() {
+        anyhow::bail!(
+            "index {} is empty: add paragraphs with `themescope index add`",
+            dir.display()
+        );
+    }
+    Ok(index)
+}
+
+pub fn nearest(global: &GlobalArgs, query: &str, dir: &Path, k: usize, json: bool) -> Result<()> {
+    if query.trim().is_empty() {
+        return Err(UsageError("the query is empty: say what to look for".into()).into());
+    }
+    let session = Session::open(global)?;
+    let index = open_for_queries(&session, dir)?;
+    let vector = session.scope.embed_query(query)?;
+    let hits = index.nearest(&vector, k)?;
+    let paragraphs = hits
+        .iter()
+        .map(|h| index.paragraph(h.row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = stdout();
+    if json {
+        let records: Vec<NearestRecord> = hits
+            .iter()
+            .zip(&paragraphs)
+            .map(|(h, p)| NearestRecord {
+                id: &p.id,
+                doc: &p.doc,
+                line: p.line,
+                score: round4(h.score),
+                text: &p.text,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+    } else {
+        for (rank, (hit, p)) in hits.iter().zip(&paragraphs).enumerate() {
+            writeln!(
+                out,
+                "{:>2}. {:.3}  {}:{}",
+                rank + 1,
+                hit.score,
+                p.doc,
+                p.line
+            )?;
+            for line in textwrap::wrap(&p.text, 92) {
+                writeln!(out, "      {line}")?;
+            }
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `bench search`: recall@10 of the index's search against exact search, and its latency.
+pub fn bench(global: &GlobalArgs, target: BenchTarget) -> Result<()> {
+    let BenchTarget::Search {
+        index: dir,
+        queries,
+        candidates,
+        query_cosine,
+        json,
+    } = target;
+    let _ = global;
+    if !(0.0..1.0).contains(&query_cosine) || query_cosine == 0.0 {
+        return Err(UsageError("--query-cosine must be between 0 and 1".into()).into());
+    }
+    let opened = Instant::now();
+    let mut index = DiskIndex::open(&dir)?;
+    index.set_candidates(candidates as usize);
+    let open_s = opened.elapsed().as_secs_f64();
+    if index.is_empty() {
+        anyhow::bail!("index {} is empty", dir.display());
+    }
+    let queries =
+        themescope::index::store::noisy_queries(&index, queries as usize, query_cosine, 42)?;
+    let k = 10;
+    // Warm: the first queries page the graph and the rows in.
+    for q in queries.iter().take(20) {
+        index.nearest(q, k)?;
+    }
+    let mut latencies = Vec::with_capacity(queries.len());
+    let mut found = 0usize;
+    for q in &queries {
+        let started = Instant::now();
+        let hits = index.nearest(q, k)?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        let exact = index.nearest_exact(q, k);
+        found += hits
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.row == h.row))
+            .count();
+    }
+    latencies.sort_by(f64::total_cmp);
+    let recall = found as f64 / (queries.len() * k.min(index.len())) as f64;
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    let manifest = index.manifest();
+    let bytes = disk_bytes(&dir);
+    let cpu = super::bench::cpu_class();
+    let summary = json!({
+        "rows": manifest.rows,
+        "queries": queries.len(),
+        "search": if index.uses_ann() { "ann" } else { "exact" },
+        "candidates": candidates,
+        "query_cosine": query_cosine,
+        "recall_at_10": (recall * 10_000.0).round() / 10_000.0,
+        "latency_p50_ms": (percentile(0.5) * 1000.0).round() / 1000.0,
+        "latency_p95_ms": (percentile(0.95) * 1000.0).round() / 1000.0,
+        "open_s": (open_s * 1000.0).round() / 1000.0,
+        "graph_build_s": (manifest.graph_seconds * 10.0).round() / 10.0,
+        "index_bytes": bytes,
+        "cpu": cpu,
+    });
+    let mut out = stdout();
+    writeln!(
+        out,
+        "{} rows, {} search ({} candidates), {} queries (index rows moved off by noise to cosine {}): recall@10 {:.4} against exact search; p50 {:.3} ms, p95 {:.3} ms; graph built in {:.1}s; {:.1} MiB on disk; cpu class {}",
+        manifest.rows,
+        if index.uses_ann() { "ANN" } else { "exact" },
+        candidates,
+        queries.len(),
+        query_cosine,
+        recall,
+        percentile(0.5),
+        percentile(0.95),
+        manifest.graph_seconds,
+        bytes as f64 / 1048576.0,
+        cpu
+    )?;
+    if json {
+        writeln!(out, "{summary}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `index add`: where the new paragraphs fall among the fitted themes.
+fn assign_new(dir: &Path, report: &BuildReport, quiet: bool) -> Result<()> {
+    let Ok(saved) = SavedThemes::read(dir) else {
+        if !quiet {
+            eprintln!(
+                "no themes fitted yet: `themescope themes --index {}` fits them",
+                dir.display()
+            );
+        }
+        return Ok(());
+    };
+    if report.new_rows.is_empty() {
+        return Ok(());
+    }
+    let index = DiskIndex::open(dir)?;
+    let mut landed = vec![0usize; saved.themes.len()];
+    let mut none = 0;
+    let mut start = report.new_rows.start;
+    while start < report.new_rows.end {
+        let n = (report.new_rows.end - start).min(65_536);
+        let block = index.read_rows(start, n)?;
+        for place in saved.place(block.view()) {
+            match place {
+                Some(t) => landed[t] += 1,
+                None => none += 1,
+            }
+        }
+        start += n;
+    }
+    let mut out = stdout();
+    writeln!(
+        out,
+        "{} new {}, by theme (themes fitted when the index had {} rows):",
+        report.new_rows.len(),
+        if report.new_rows.len() == 1 {
+            "paragraph"
+        } else {
+            "paragraphs"
+        },
+        saved.rows
+    )?;
+    for (t, (theme, n)) in saved.themes.iter().zip(&landed).enumerate() {
+        if *n > 0 {
+            writeln!(out, "{:>7}  {:>2}. {}", n, t + 1, theme.label)?;
+        }
+    }
+    writeln!(out, "{none:>7}  fit no theme (further from every theme than 98% of the fitted rows are from theirs)")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `themes --index DIR`: fitted on a seeded sample, every row placed, saved for `index add`.
+pub fn themes(
+    global: &GlobalArgs,
+    args: &ThemesArgs,
+    dir: &Path,
+    params: &themescope::ValidThemeParams,
+) -> Result<String> {
+    let started = Instant::now();
+    let session = Session::open(global)?;
+    let index = open_for_queries(&session, dir)?;
+    let spinner = themescope::progress::spinner(!global.quiet, "fitting themes on a sample");
+    let fitted = fit_index(&index, params, Some(&session.scope));
+    spinner.finish_and_clear();
+    let fitted = fitted?;
+    if global.verbose {
+        super::explain_themes(&fitted.model, params);
+    }
+    let mut report = themescope::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
+        .with_population(fitted.rows, &fitted.sizes);
+    if args.format == themescope::report::Format::Html {
+        let (rows, layout) =
+            themescope::themes::map::sampled_layout(fitted.vectors.view(), args.seed);
+        report = report.with_map(&rows, layout.view(), &fitted.paragraphs);
+    }
+    if !global.quiet {
+        eprintln!(
+            "{} themes over {} (fitted on {}) in {:.1}s; saved in {} for `index add`",
+            fitted.model.themes.len(),
+            count(fitted.rows, "row"),
+            count(fitted.paragraphs.len(), "sampled row"),
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+    }
+    Ok(report.render(args.format))
+}

@@ -1,0 +1,332 @@
+//! Filling an on-disk index: a corpus streamed file by file and embedded a slice at a time, or
+//! vectors made elsewhere (`.npy` with the `embed` sidecar) read a block at a time; what is
+//! already stored is skipped, so an interrupted run picks up where it stopped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayView2};
+use ndarray_npy::ViewNpyExt;
+
+use super::store::{IndexError, IndexWriter, Presence};
+use crate::corpus::{Corpus, CorpusError, CorpusOptions, Paragraph, ParagraphKind, Warning};
+use crate::embed::{EmbedError, EmbedStats, Embedder};
+
+/// Paragraphs embedded and committed together. A fixed size, counted over the stream of new
+/// paragraphs, so a run resumed after an interrupt cuts the same slices (and so embeds the same
+/// batches, to the bit) as an uninterrupted one.
+pub const SLICE: usize = 4096;
+/// Rows of an imported matrix read and committed together.
+const IMPORT_BLOCK: usize = 16_384;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("{path}: {reason}")]
+    Import { path: PathBuf, reason: String },
+    /// Stopped on request between two commits (what was committed stays).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn import_err(path: &Path, reason: impl std::fmt::Display) -> BuildError {
+    BuildError::Import {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// What one build, add or import did.
+#[derive(Debug, Clone, Default)]
+pub struct BuildReport {
+    pub files: usize,
+    /// Paragraphs (or imported rows) read.
+    pub read: usize,
+    /// New rows appended.
+    pub added: usize,
+    /// Already stored with the same id and text: skipped.
+    pub stored: usize,
+    /// Stored under the same id with another text: appended too.
+    pub changed: usize,
+    /// Left out as boilerplate or fragments.
+    pub boilerplate: usize,
+    /// Imported vectors that were not unit length and were normalised.
+    pub normalised: usize,
+    pub warnings: Vec<Warning>,
+    pub embed: EmbedStats,
+    /// The rows of the new paragraphs, in order.
+    pub new_rows: std::ops::Range<usize>,
+}
+
+/// Progress: (paragraphs read so far, new paragraphs embedded so far).
+pub type BuildProgress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Streams `inputs` into the index: each file read and split in turn, paragraphs already stored
+/// skipped, new ones embedded and committed `slice` at a time ([`SLICE`] by default). Memory holds one file's
+/// paragraphs and one slice's vectors, whatever the corpus' size.
+pub fn build<P: AsRef<Path>>(
+    writer: &mut IndexWriter,
+    embedder: &Embedder,
+    inputs: &[P],
+    options: CorpusOptions,
+    slice: usize,
+    progress: BuildProgress,
+) -> Result<BuildReport, BuildError> {
+    let slice = slice.max(1);
+    let first_new = writer.rows();
+    let mut report = BuildReport::default();
+    let mut pending: Vec<Paragraph> = Vec::new();
+    for file in Corpus::files(inputs)? {
+        let mut corpus = Corpus::default();
+        corpus.load_file(&file, options)?;
+        report.files += 1;
+        report.boilerplate += corpus.skipped.len();
+        report.warnings.append(&mut corpus.warnings);
+        for paragraph in corpus.paragraphs {
+            report.read += 1;
+            match writer.presence(&paragraph) {
+                Presence::Stored => report.stored += 1,
+                presence => {
+                    report.changed += usize::from(presence == Presence::Changed);
+                    pending.push(paragraph);
+                }
+            }
+        }
+        progress(report.read, report.added);
+        embed_slices(
+            writer,
+            embedder,
+            &mut pending,
+            slice,
+            &mut report,
+            false,
+            progress,
+        )?;
+    }
+    embed_slices(
+        writer,
+        embedder,
+        &mut pending,
+        slice,
+        &mut report,
+        true,
+        progress,
+    )?;
+    report.new_rows = first_new..writer.rows();
+    Ok(report)
+}
+
+/// Embeds and commits whole slices of `pending` (and, when `all`, the last partial one).
+fn embed_slices(
+    writer: &mut IndexWriter,
+    embedder: &Embedder,
+    pending: &mut Vec<Paragraph>,
+    slice: usize,
+    report: &mut BuildReport,
+    all: bool,
+    progress: BuildProgress,
+) -> Result<(), BuildError> {
+    while pending.len() >= slice || (all && !pending.is_empty()) {
+        let n = pending.len().min(slice);
+        let slice: Vec<Paragraph> = pending.drain(..n).collect();
+        let texts: Vec<&str> = slice.iter().map(|p| p.text.as_str()).collect();
+        let embedded = embedder.embed(&texts)?;
+        writer.append(&slice, embedded.vectors.view())?;
+        report.embed += embedded.stats;
+        report.added += n;
+        progress(report.read, report.added);
+    }
+    Ok(())
+}
+
+/// The shape of an `.npy` file of float32 rows, read from its header (the data is not touched).
+pub fn npy_shape(path: &Path) -> Result<(usize, usize), BuildError> {
+    let (_, map) = map_npy(path)?;
+    let view = view_npy(path, &map)?;
+    Ok(view.dim())
+}
+
+fn map_npy(path: &Path) -> Result<(File, memmap2::Mmap), BuildError> {
+    let file = File::open(path).map_err(|e| import_err(path, e))?;
+    // SAFETY: the file is only read; if another process changes it meanwhile the rows read may
+    // be wrong, as with any reader, but nothing unsafe follows from it.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| import_err(path, e))?;
+    Ok((file, map))
+}
+
+fn view_npy<'a>(path: &Path, map: &'a memmap2::Mmap) -> Result<ArrayView2<'a, f32>, BuildError> {
+    ArrayView2::<f32>::view_npy(map).map_err(|e| {
+        import_err(
+            path,
+            format!("not a 2-D little-endian float32 .npy matrix in C order ({e})"),
+        )
+    })
+}
+
+/// Imports vectors made elsewhere: `npy` a float32 matrix (one row per paragraph), `ids` the
+/// `embed` sidecar (records {id, doc, line, kind?, text}, one per row) or, without it, rows named
+/// `row N` of a document named after the file. Rows already stored are skipped, so an
+/// interrupted import resumes. Non-unit rows are normalised; a row of zeros or non-finite
+/// values is an error naming it.
+pub fn import(
+    writer: &mut IndexWriter,
+    npy: &Path,
+    ids: Option<&Path>,
+    stop: &dyn Fn() -> bool,
+    progress: BuildProgress,
+) -> Result<BuildReport, BuildError> {
+    let (_file, map) = map_npy(npy)?;
+    let view = view_npy(npy, &map)?;
+    let (rows, dim) = view.dim();
+    if dim != writer.manifest().spec.dim {
+        return Err(import_err(
+            npy,
+            format!(
+                "rows of {dim} values; the index holds {}-dimensional vectors",
+                writer.manifest().spec.dim
+            ),
+        ));
+    }
+    let mut records: Box<dyn Iterator<Item = Result<Paragraph, BuildError>>> = match ids {
+        Some(path) => {
+            let lines = count_lines(path)?;
+            if lines != rows {
+                return Err(import_err(
+                    path,
+                    format!("{lines} records for the {rows} rows of {}", npy.display()),
+                ));
+            }
+            let file = File::open(path).map_err(|e| import_err(path, e))?;
+            let path = path.to_path_buf();
+            Box::new(
+                BufReader::new(file)
+                    .lines()
+                    .enumerate()
+                    .map(move |(i, line)| {
+                        let line = line.map_err(|e| import_err(&path, e))?;
+                        parse_sidecar(&line)
+                            .map_err(|e| import_err(&path, format!("line {}: {e}", i + 1)))
+                    }),
+            )
+        }
+        None => {
+            let doc = npy.display().to_string();
+            Box::new((0..rows).map(move |row| {
+                Ok(Paragraph {
+                    id: format!("row {row}"),
+                    doc: doc.clone(),
+                    line: row + 1,
+                    text: String::new(),
+                    kind: ParagraphKind::Body,
+                })
+            }))
+        }
+    };
+    let first_new = writer.rows();
+    let mut report = BuildReport {
+        files: 1,
+        ..BuildReport::default()
+    };
+    let mut start = 0;
+    while start < rows {
+        if stop() {
+            return Err(BuildError::Interrupted);
+        }
+        let n = (rows - start).min(IMPORT_BLOCK);
+        let mut keep_paragraphs = Vec::with_capacity(n);
+        let mut keep_rows = Vec::with_capacity(n);
+        for offset in 0..n {
+            let paragraph = records.next().expect("as many records as rows")?;
+            report.read += 1;
+            match writer.presence(&paragraph) {
+                Presence::Stored => report.stored += 1,
+                presence => {
+                    report.changed += usize::from(presence == Presence::Changed);
+                    keep_paragraphs.push(paragraph);
+                    keep_rows.push(start + offset);
+                }
+            }
+        }
+        let mut block = Array2::<f32>::zeros((keep_rows.len(), dim));
+        for (mut to, &row) in block.rows_mut().into_iter().zip(&keep_rows) {
+            to.assign(&view.row(row));
+            let norm = to.dot(&to).sqrt();
+            if !norm.is_finite() || norm < 1e-6 {
+                return Err(import_err(
+                    npy,
+                    format!("row {row} is zero or not finite: it has no direction to search by"),
+                ));
+            }
+            if (norm - 1.0).abs() > 1e-3 {
+                to /= norm;
+                report.normalised += 1;
+            }
+        }
+        writer.append(&keep_paragraphs, block.view())?;
+        report.added += keep_rows.len();
+        drop_pages(&map);
+        start += n;
+        progress(report.read, report.added);
+    }
+    report.new_rows = first_new..writer.rows();
+    Ok(report)
+}
+
+/// Pages of the mapped file already copied are dropped from memory, so an import of any size
+/// keeps about one block resident.
+fn drop_pages(map: &memmap2::Mmap) {
+    // SAFETY: the mapping is private and read-only, so dropping its pages only means they are
+    // read from the file again if touched.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+}
+
+fn count_lines(path: &Path) -> Result<usize, BuildError> {
+    let file = File::open(path).map_err(|e| import_err(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut lines = 0;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| import_err(path, e))?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += 1;
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SidecarRecord {
+    id: String,
+    #[serde(default)]
+    doc: String,
+    #[serde(default)]
+    line: usize,
+    #[serde(default = "body")]
+    kind: ParagraphKind,
+    #[serde(default)]
+    text: String,
+}
+
+fn body() -> ParagraphKind {
+    ParagraphKind::Body
+}
+
+fn parse_sidecar(line: &str) -> Result<Paragraph, serde_json::Error> {
+    let r: SidecarRecord = serde_json::from_str(line)?;
+    Ok(Paragraph {
+        id: r.id,
+        doc: r.doc,
+        line: r.line,
+        kind: r.kind,
+        text: r.text,
+    })
+}
