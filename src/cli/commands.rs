@@ -27,14 +27,11 @@ pub fn run(cli: Cli) -> Result<()> {
         } => embed(global, &corpus, output.as_deref(), format, force),
         Command::Nearest {
             query,
-            corpus,
+            corpus: _,
             k,
             json,
             index: Some(dir),
-        } => {
-            let _ = corpus;
-            super::index::nearest(global, &query, &dir, k as usize, json)
-        }
+        } => super::index::nearest(global, &query, &dir, k as usize, json),
         Command::Nearest {
             query,
             corpus,
@@ -49,7 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             target: Some(target),
             ..
-        } => super::index::bench(global, target),
+        } => super::index::bench(target),
         Command::Bench {
             target: None,
             texts,

@@ -338,7 +338,7 @@ pub fn nearest(global: &GlobalArgs, query: &str, dir: &Path, k: usize, json: boo
 }
 
 /// `bench search`: recall@10 of the index's search against exact search, and its latency.
-pub fn bench(global: &GlobalArgs, target: BenchTarget) -> Result<()> {
+pub fn bench(target: BenchTarget) -> Result<()> {
     let BenchTarget::Search {
         index: dir,
         queries,
@@ -346,7 +346,6 @@ pub fn bench(global: &GlobalArgs, target: BenchTarget) -> Result<()> {
         query_cosine,
         json,
     } = target;
-    let _ = global;
     if !(0.0..1.0).contains(&query_cosine) || query_cosine == 0.0 {
         return Err(UsageError("--query-cosine must be between 0 and 1".into()).into());
     }
