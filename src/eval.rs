@@ -611,6 +611,11 @@ pub struct TopicSet {
     pub texts: Vec<String>,
     /// Class of each text when every record has a "label".
     pub labels: Option<Vec<usize>>,
+    /// The classes there are, when every record has a label.
+    pub classes: usize,
+    /// The group of each text's class in its label's hierarchy (what comes before the first
+    /// dot: `comp.graphics` → `comp`), when the labels have one.
+    pub hierarchy: Option<Vec<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -623,27 +628,42 @@ struct TopicRecord {
 impl TopicSet {
     pub fn load(path: &Path) -> Result<Self, EvalError> {
         let records: Vec<TopicRecord> = jsonl(path)?;
+        let name = |l: &serde_json::Value| l.as_str().map_or_else(|| l.to_string(), str::to_owned);
+        let number = |names: &mut HashMap<String, usize>, key: String| {
+            let next = names.len();
+            *names.entry(key).or_insert(next)
+        };
         let mut names: HashMap<String, usize> = HashMap::new();
         let labels: Option<Vec<usize>> = records
             .iter()
+            .map(|r| r.label.as_ref().map(|l| number(&mut names, name(l))))
+            .collect();
+        let mut parents: HashMap<String, usize> = HashMap::new();
+        let hierarchy: Option<Vec<usize>> = records
+            .iter()
             .map(|r| {
-                r.label.as_ref().map(|l| {
-                    let next = names.len();
-                    *names.entry(l.to_string()).or_insert(next)
-                })
+                let label = name(r.label.as_ref()?);
+                let parent = label.split_once('.')?.0.to_string();
+                Some(number(&mut parents, parent))
             })
             .collect();
+        let classes = labels.as_ref().map_or(0, |_| names.len());
+        let hierarchy = hierarchy.filter(|_| parents.len() < classes);
         Ok(Self {
             texts: records.into_iter().map(|r| r.text).collect(),
             labels,
+            classes,
+            hierarchy,
         })
     }
 }
 
 /// Topic-model measures of one level of the theme tree.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TopicScores {
     pub themes: usize,
+    /// Each theme's bootstrap stability, in the level's order.
+    pub stability: Vec<f32>,
     /// NPMI of each theme's top 10 words, over document co-occurrence in the set.
     pub npmi: f64,
     /// Unique share of the themes' top 25 words.
@@ -651,11 +671,13 @@ pub struct TopicScores {
     pub outlier_share: f64,
     /// Against the labels, when the set has them (outliers count as one more group).
     pub clustering: Option<ClusteringScores>,
+    /// Against the labels' hierarchy, when they have one (see [`TopicSet::hierarchy`]).
+    pub hierarchy: Option<ClusteringScores>,
 }
 
 /// `eval topics` at both levels of the tree: the top level and the fine one (each theme's
 /// sub-themes, or the theme itself where it is not split).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TopicReport {
     pub top: TopicScores,
     pub fine: TopicScores,
@@ -705,11 +727,16 @@ pub fn run_topics(
     let top_groups: Vec<&crate::themes::Theme> = model.themes.iter().collect();
     let score = |words: &[Vec<String>], groups: &[&crate::themes::Theme]| TopicScores {
         themes: groups.len(),
+        stability: groups.iter().map(|t| t.stability).collect(),
         npmi: metrics::npmi(words, &documents, COHERENCE_WORDS),
         diversity: metrics::topic_diversity(words, DIVERSITY_WORDS),
         outlier_share,
         clustering: set
             .labels
+            .as_ref()
+            .map(|truth| score_clustering(truth, &labels_of(groups))),
+        hierarchy: set
+            .hierarchy
             .as_ref()
             .map(|truth| score_clustering(truth, &labels_of(groups))),
     };

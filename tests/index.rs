@@ -352,19 +352,16 @@ fn add_embeds_only_new_paragraphs_and_places_them_in_the_fitted_themes() {
             t["paragraphs"].as_array().unwrap().iter().any(|p| {
                 let id = p["id"].as_str().unwrap();
                 id.contains("/001_") && id.ends_with(":9")
-            }) || t["label"]
-                .as_str()
-                .unwrap()
-                .to_lowercase()
-                .contains("security")
+            })
         })
-        .expect("a security theme");
+        .expect("001:9 is in a theme");
 
     let new = work.path().join("new");
     std::fs::create_dir(&new).unwrap();
     std::fs::write(
         new.join("later.txt"),
-        "Ukraine demands binding security guarantees from Western allies before any ceasefire is signed.\n\n\
+        // 001:9 reworded: it joins the theme 001:9 is in.
+        "If Ukraine does not join NATO, it must receive security guarantees.\n\n\
          The recipe calls for two cups of flour, a pinch of salt and fresh basil from the garden.\n",
     )
     .unwrap();
@@ -393,7 +390,7 @@ fn add_embeds_only_new_paragraphs_and_places_them_in_the_fitted_themes() {
         placed.iter().any(|l| l
             .trim_start()
             .starts_with(&format!("1  {:>2}. ", security + 1))),
-        "the security paragraph joins theme {}: {}",
+        "the reworded 001:9 joins its theme, {}: {}",
         security + 1,
         added.stdout
     );

@@ -212,10 +212,28 @@ fn topics(
         let mut level = json!({"themes": scores.themes, "npmi": round5(scores.npmi),
             "diversity": round5(scores.diversity),
             "outlier_share": round5(scores.outlier_share)});
+        let weakest = scores.stability.iter().copied().fold(1.0f32, f32::min);
+        line.push_str(&format!("  stability ≥ {weakest:.2}"));
+        level["stability"] = json!(scores
+            .stability
+            .iter()
+            .map(|&s| round5(f64::from(s)))
+            .collect::<Vec<_>>());
         if let Some(c) = scores.clustering {
-            line.push_str(&format!("  V-measure {:.4}  ARI {:.4}", c.v_measure, c.ari));
+            line.push_str(&format!(
+                "  V-measure {:.4}  ARI {:.4} ({} labels)",
+                c.v_measure, c.ari, set.classes
+            ));
             level["v_measure"] = json!(round5(c.v_measure));
             level["ari"] = json!(round5(c.ari));
+            level["labels"] = json!(set.classes);
+        }
+        if let Some(c) = scores.hierarchy {
+            line.push_str(&format!(
+                "  against the label hierarchy: V {:.4}  ARI {:.4}",
+                c.v_measure, c.ari
+            ));
+            level["hierarchy"] = json!({"v_measure": round5(c.v_measure), "ari": round5(c.ari)});
         }
         lines.push(line);
         summary[name] = level;

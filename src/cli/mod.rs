@@ -209,31 +209,21 @@ fn hint(e: &anyhow::Error) -> Option<String> {
     }
 }
 
-/// `--verbose` for `themes`: how k was chosen, or the density radius.
+/// `--verbose` for `themes`: how each level's k was chosen, or the density radius.
 pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::ValidThemeParams) {
-    use themescope::themes::{MIN_AUTO_THEME, NEAR_BEST};
     if let Some(selection) = &model.selection {
-        let scores: Vec<String> = selection
-            .scores
-            .iter()
-            .map(|(k, themes, s)| {
-                if k == themes {
-                    format!("k={k}: {s:.4}")
-                } else {
-                    format!("k={k} ({themes} themes): {s:.4}")
-                }
-            })
-            .collect();
-        let why = format!(
-            "the largest k within {:.0}% of the best silhouette (k={})",
-            NEAR_BEST * 100.0,
-            selection.best_k
-        );
-        eprintln!(
-            "silhouette (cosine) by k, groups under {MIN_AUTO_THEME} paragraphs folded into their nearest theme: {}\nchose {} themes: {why}",
-            scores.join(", "),
-            selection.chosen
-        );
+        eprintln!("top level: {}", explain_selection(selection));
+    }
+    for (i, theme) in model.themes.iter().enumerate() {
+        if let Some(split) = &theme.split {
+            eprintln!(
+                "theme {} ({}, {} paragraphs): {}",
+                i + 1,
+                theme.label,
+                theme.members.len(),
+                explain_selection(split)
+            );
+        }
     }
     if let Some(radius) = model.radius {
         eprintln!(
@@ -241,4 +231,48 @@ pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::Valid
             params.min_points()
         );
     }
+}
+
+/// One line per level: the weakest theme's stability and the silhouette at each k compared (and,
+/// for the k the rule tried, the same split's stability on shuffled rows), and the grain chosen.
+fn explain_selection(selection: &themescope::themes::KSelection) -> String {
+    use themescope::themes::{Grain, MIN_AUTO_THEME, STABLE_FROM, UNSTABLE_BELOW};
+    let scores: Vec<String> = selection
+        .scores
+        .iter()
+        .map(|s| {
+            let themes = if s.k == s.themes {
+                String::new()
+            } else {
+                format!(" ({} themes)", s.themes)
+            };
+            let null = s
+                .null
+                .map(|null| format!(" (rows without groups: {null:.4})"))
+                .unwrap_or_default();
+            format!(
+                "k={}{themes}: weakest {:.4}, silhouette {:.4}{null}",
+                s.k,
+                s.weakest(),
+                s.silhouette
+            )
+        })
+        .collect();
+    let why = match selection.grain {
+        Grain::Stable => format!(
+            "{} themes, the largest k whose every theme is stable (bootstrap Jaccard ≥ {STABLE_FROM})",
+            selection.chosen
+        ),
+        Grain::Pattern => format!(
+            "{} themes, the largest k whose every theme is at least a pattern (≥ {UNSTABLE_BELOW}; none had every theme ≥ {STABLE_FROM})",
+            selection.chosen
+        ),
+        Grain::Whole => format!(
+            "not split: no k had every theme ≥ {UNSTABLE_BELOW} and a silhouette above that of rows without groups"
+        ),
+    };
+    format!(
+        "{}; groups under {MIN_AUTO_THEME} paragraphs folded into their nearest theme; chose {why}",
+        scores.join("; ")
+    )
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::corpus::Paragraph;
-use crate::themes::{Method, Theme, ThemeCount, ThemeModel, ValidThemeParams};
+use crate::themes::{Grain, Method, Theme, ThemeCount, ThemeModel, ValidThemeParams};
 
 /// Output formats of a theme report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +55,12 @@ pub struct Summary {
     pub seed: u64,
     pub k: usize,
     pub k_chosen_by: KChoice,
+    /// With `--k auto`: how sure the top level's grain is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grain: Option<Grain>,
+    /// With `--k auto`: every k compared for the top level.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub silhouette: Vec<KScore>,
+    pub k_scores: Vec<KScore>,
     /// For an on-disk index: the rows the themes were fitted on (sizes are of every row).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<usize>,
@@ -68,8 +72,9 @@ pub struct Summary {
 pub enum KChoice {
     /// Asked for.
     Given,
-    /// The best mean silhouette (see [`crate::themes::KSelection`]).
-    Silhouette,
+    /// The finest grain whose themes come back in bootstrap re-fits (see
+    /// [`crate::themes::KSelection`]).
+    Stability,
     /// As many dense groups as the density method found.
     Density,
 }
@@ -79,6 +84,8 @@ pub struct KScore {
     pub k: usize,
     /// Themes left after groups under 3 paragraphs joined their nearest theme.
     pub themes: usize,
+    /// The stability of its least stable theme.
+    pub stability: f32,
     pub silhouette: f32,
 }
 
@@ -99,9 +106,13 @@ pub struct ThemeReport {
     pub unstable: bool,
     /// Every member, most central first; score = cosine to the theme centroid.
     pub paragraphs: Vec<ParagraphRef>,
-    /// The theme split at the corpus' fine grain (same shape, ids 1.. within the theme);
-    /// empty at depth 1 or when the theme is not split.
+    /// The theme split at its own grain (same shape, ids 1.. within the theme); empty at
+    /// depth 1 or when no split held.
     pub subthemes: Vec<ThemeReport>,
+    /// How sure its split's grain is ("whole" when no split held); absent at depth 1 and on
+    /// sub-themes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_grain: Option<Grain>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,10 +157,6 @@ impl DocumentReport {
     }
 }
 
-fn round2(x: f32) -> f32 {
-    (x * 100.0).round() / 100.0
-}
-
 fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -170,22 +177,25 @@ impl Report {
             .map(|(i, theme)| theme_report(i + 1, theme, paragraphs))
             .collect();
         let documents = document_reports(paragraphs, &model.row_themes(paragraphs.len()), &themes);
-        let (k_chosen_by, silhouette) = match (params.method(), params.count(), &model.selection) {
-            (Method::Density, _, _) => (KChoice::Density, Vec::new()),
-            (_, ThemeCount::Auto, Some(selection)) => (
-                KChoice::Silhouette,
-                selection
-                    .scores
-                    .iter()
-                    .map(|&(k, themes, s)| KScore {
-                        k,
-                        themes,
-                        silhouette: round4(s),
-                    })
-                    .collect(),
-            ),
-            _ => (KChoice::Given, Vec::new()),
-        };
+        let (k_chosen_by, grain, k_scores) =
+            match (params.method(), params.count(), &model.selection) {
+                (Method::Density, _, _) => (KChoice::Density, None, Vec::new()),
+                (_, ThemeCount::Auto, Some(selection)) => (
+                    KChoice::Stability,
+                    Some(selection.grain),
+                    selection
+                        .scores
+                        .iter()
+                        .map(|s| KScore {
+                            k: s.k,
+                            themes: s.themes,
+                            stability: (s.weakest() * 10_000.0).floor() / 10_000.0,
+                            silhouette: round4(s.silhouette),
+                        })
+                        .collect(),
+                ),
+                _ => (KChoice::Given, None, Vec::new()),
+            };
         Report {
             summary: Summary {
                 paragraphs: paragraphs.len(),
@@ -195,7 +205,8 @@ impl Report {
                 seed: params.seed(),
                 k: themes.len(),
                 k_chosen_by,
-                silhouette,
+                grain,
+                k_scores,
                 sample: None,
             },
             themes,
@@ -297,7 +308,17 @@ impl Report {
     fn headline(&self) -> String {
         let s = &self.summary;
         let how = match s.k_chosen_by {
-            KChoice::Silhouette => format!("k = {} chosen by silhouette", s.k),
+            KChoice::Stability => match s.grain {
+                Some(Grain::Stable) => format!(
+                    "k = {} chosen by stability: the finest split whose every theme comes back in bootstrap re-fits; finer splits did not hold",
+                    s.k
+                ),
+                Some(Grain::Pattern) => format!(
+                    "k = {} chosen by stability: no split had every theme stable in bootstrap re-fits; these come back as patterns, finer splits did not",
+                    s.k
+                ),
+                _ => "no split came back in bootstrap re-fits".to_string(),
+            },
             KChoice::Density => format!(
                 "{} dense groups, {} outliers in no theme",
                 s.k,
@@ -332,7 +353,9 @@ fn theme_report(id: usize, theme: &Theme, paragraphs: &[Paragraph]) -> ThemeRepo
         share: round4(theme.members.len() as f32 / paragraphs.len().max(1) as f32),
         sources: sources(theme.members.iter().map(|m| paragraphs[m.row].doc.as_str())),
         words: theme.words.clone(),
-        stability: round2(theme.stability),
+        // Cut, not rounded: a 0.7496 shown as 0.75 would read as stable beside a headline that
+        // says no split was.
+        stability: (theme.stability * 100.0).floor() / 100.0,
         unstable: theme.stability < crate::themes::UNSTABLE_BELOW,
         paragraphs: theme
             .members
@@ -345,6 +368,7 @@ fn theme_report(id: usize, theme: &Theme, paragraphs: &[Paragraph]) -> ThemeRepo
             .enumerate()
             .map(|(i, sub)| theme_report(i + 1, sub, paragraphs))
             .collect(),
+        sub_grain: theme.split.as_ref().map(|s| s.grain),
     }
 }
 

@@ -46,6 +46,11 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         }
         if !t.subthemes.is_empty() {
             writeln!(out, "   sub-themes:")?;
+        } else if t.sub_grain == Some(crate::themes::Grain::Whole) {
+            writeln!(
+                out,
+                "   sub-themes: none (no finer split came back in re-fits)"
+            )?;
         }
         for sub in &t.subthemes {
             let head = format!(

@@ -651,6 +651,28 @@ const SPECIFICITY: f32 = 0.3;
 /// How relevant a second facet must be, relative to the first, to join the label.
 const SECOND_FACET: f32 = 0.55;
 
+/// Broad subjects a top-level theme may be named for: the top level of the IPTC Media Topics
+/// vocabulary (the news industry's subject codes), in short forms.
+pub const SUBJECTS: [&str; 17] = [
+    "arts and culture",
+    "crime and law",
+    "disaster and accident",
+    "economy and business",
+    "education",
+    "environment",
+    "health",
+    "human interest",
+    "labour",
+    "lifestyle and leisure",
+    "politics",
+    "religion",
+    "science and technology",
+    "society",
+    "sport",
+    "conflict and war",
+    "weather",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! text, and place new paragraphs into fitted themes.
 
 mod cluster;
+mod grain;
 mod label;
 pub mod map;
 mod params;
@@ -53,17 +54,15 @@ impl ValidThemeParams {
     }
 }
 
-/// The k that `--k auto` compares for a top level over `paragraphs` rows: 2 to
-/// round(1.5·√n), at most 30 and n/3.
+/// The k that `--k auto` compares for a level of `paragraphs` rows: 2 to n/3 (themes of three
+/// paragraphs on average), at most 30; the scan stops earlier past the grain that holds (see
+/// [`grain::SCAN_PATIENCE`]).
 pub fn auto_k_range(paragraphs: usize) -> std::ops::RangeInclusive<usize> {
-    let root = (paragraphs as f64).sqrt();
-    let cap = (paragraphs / 3).clamp(2, 30);
-    2..=((root * 1.5).round() as usize).clamp(2, cap)
+    2..=(paragraphs / MIN_AUTO_THEME).clamp(2, MAX_THEMES)
 }
 
-/// Of the k compared, those whose mean silhouette is at least this share of the best are as
-/// well separated as the best (see [`choose_k`]).
-pub const NEAR_BEST: f32 = 0.95;
+/// The most themes a level is split into with `--k auto`.
+pub const MAX_THEMES: usize = 30;
 
 /// With `--k auto`, groups smaller than this join their nearest theme.
 pub const MIN_AUTO_THEME: usize = 3;
@@ -71,175 +70,120 @@ pub const MIN_AUTO_THEME: usize = 3;
 /// Silhouette is computed on at most this many rows (an even spread) to bound its n² cost.
 const SILHOUETTE_SAMPLE: usize = 2000;
 
-/// The scores of k-means at every k of `range`, each after groups of fewer than
-/// [`MIN_AUTO_THEME`] paragraphs joined their nearest theme: (k, themes left, mean silhouette
-/// (cosine), labels).
-fn score_ks(
+/// `--k auto` for one level: k-means from the Ward tree at every k of [`auto_k_range`] (groups
+/// under [`MIN_AUTO_THEME`] folded into their nearest theme), each scored by its themes'
+/// bootstrap stability and by silhouette, the grain chosen by [`grain::choose`]. The scan stops
+/// after [`grain::SCAN_PATIENCE`] k in a row with an unstable theme. The labels are one group
+/// when no split holds.
+fn choose_k(
     vectors: ArrayView2<f32>,
     tree: &cluster::WardTree,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<Vec<(usize, usize, f32, cluster::Labels)>, ThemeError> {
+    seed: u64,
+    level: grain::Level,
+) -> Result<(cluster::Labels, KSelection), ThemeError> {
     let n = vectors.nrows();
+    let whole = || KSelection {
+        scores: Vec::new(),
+        chosen: 1,
+        grain: Grain::Whole,
+    };
+    if n < 2 * MIN_AUTO_THEME {
+        return Ok((vec![Some(0); n], whole()));
+    }
     let step = n.div_ceil(SILHOUETTE_SAMPLE);
     let sample: Vec<usize> = (0..n).step_by(step).collect();
     let sampled = vectors.select(Axis(0), &sample);
     let similarity = sampled.dot(&sampled.t());
-    let mut tried = Vec::new();
-    for k in range {
+    let resamples = grain::Resamples::new(vectors, seed);
+    let mut scores = Vec::new();
+    let mut labels_at = Vec::new();
+    let mut failing = 0;
+    for k in auto_k_range(n) {
         let labels = fold_small_groups(vectors, cluster::kmeans(vectors, k, tree)?, MIN_AUTO_THEME);
-        let themes = labels.iter().flatten().max().map_or(0, |m| m + 1);
+        let themes = grain::groups(&labels);
         let sampled_labels: cluster::Labels = sample.iter().map(|&r| labels[r]).collect();
-        let score = cluster::silhouette(&similarity, &sampled_labels);
-        tried.push((k, themes, score, labels));
-    }
-    Ok(tried)
-}
-
-/// `--k auto` for the top level: k-means from the Ward tree at every k of [`auto_k_range`],
-/// scored by mean silhouette. Every k within [`NEAR_BEST`] of the best score is taken as equally
-/// well separated (on real text the curve is flat: AG News 0.074 at k = 3, 0.067 at k = 4), and
-/// of those the largest wins: a coarser cut would merge subjects the data keeps apart, and no
-/// minimum forces more themes than the data shows.
-fn choose_k(
-    vectors: ArrayView2<f32>,
-    tree: &cluster::WardTree,
-) -> Result<(cluster::Labels, Option<KSelection>), ThemeError> {
-    let n = vectors.nrows();
-    if n < 2 * MIN_AUTO_THEME {
-        return Ok((vec![Some(0); n], None));
-    }
-    let tried = score_ks(vectors, tree, auto_k_range(n))?;
-    let best = tried.iter().map(|t| t.2).fold(f32::NEG_INFINITY, f32::max);
-    let chosen = tried
-        .iter()
-        .filter(|t| {
-            if best > 0.0 {
-                t.2 >= NEAR_BEST * best
-            } else {
-                t.2 >= best
-            }
-        })
-        .max_by_key(|t| t.0)
-        .expect("the range is never empty");
-    let best_k = tried.iter().find(|t| t.2 == best).map_or(chosen.0, |t| t.0);
-    let selection = KSelection {
-        scores: tried.iter().map(|t| (t.0, t.1, t.2)).collect(),
-        chosen: chosen.1,
-        best_k,
-    };
-    Ok((chosen.3.clone(), Some(selection)))
-}
-
-/// Bootstrap samples each level is re-fitted on to measure its themes' stability.
-pub const STABILITY_SAMPLES: u64 = 10;
-
-/// The Ward tree that starts each bootstrap re-fit's k-means is built on at most this many rows
-/// (the fit itself on up to 3,000): ten re-fits per level would otherwise cost ten times the fit.
-const STABILITY_WARD_SAMPLE: usize = 1000;
-
-/// A theme whose stability is under this is marked unstable: Hennig (2007) reads a mean
-/// bootstrap Jaccard under 0.6 as a group that does not come back, 0.6–0.75 as a pattern, and
-/// above 0.85 as a stable group.
-pub const UNSTABLE_BELOW: f32 = 0.6;
-
-/// The stability of each group of `labels` (Hennig's cluster-wise bootstrap): `regroup` re-fits
-/// the level on [`STABILITY_SAMPLES`] seeded bootstrap samples of the rows of `space` (drawn with
-/// replacement, each row once); a group scores the mean over samples of its best Jaccard with
-/// any group of the re-fit, both restricted to the sample's rows.
-pub fn stability(
-    space: ArrayView2<f32>,
-    labels: &[Option<usize>],
-    seed: u64,
-    regroup: &dyn Fn(ArrayView2<f32>) -> Result<cluster::Labels, ThemeError>,
-) -> Result<Vec<f32>, ThemeError> {
-    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
-    let n = space.nrows();
-    let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
-    let mut sums = vec![0.0f64; k];
-    let mut counted = vec![0usize; k];
-    for sample in 0..STABILITY_SAMPLES {
-        let mut rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed ^ (0x5eed + sample));
-        let mut drawn = vec![false; n];
-        for _ in 0..n {
-            drawn[(rng.next_u64() % n as u64) as usize] = true;
-        }
-        let rows: Vec<usize> = (0..n).filter(|&r| drawn[r]).collect();
-        let refit = regroup(space.select(Axis(0), &rows).view())?;
-        let refit_k = refit.iter().flatten().max().map_or(0, |m| m + 1);
-        let mut both = vec![vec![0usize; refit_k]; k];
-        let mut own = vec![0usize; k];
-        let mut other = vec![0usize; refit_k];
-        for (i, &row) in rows.iter().enumerate() {
-            if let Some(g) = labels[row] {
-                own[g] += 1;
-                if let Some(c) = refit[i] {
-                    both[g][c] += 1;
-                }
-            }
-            if let Some(c) = refit[i] {
-                other[c] += 1;
-            }
-        }
-        for g in 0..k {
-            if own[g] == 0 {
-                continue;
-            }
-            let best = (0..refit_k)
-                .map(|c| both[g][c] as f64 / (own[g] + other[c] - both[g][c]) as f64)
-                .fold(0.0, f64::max);
-            sums[g] += best;
-            counted[g] += 1;
+        let silhouette = cluster::silhouette(&similarity, &sampled_labels);
+        let stability = resamples.kmeans_stability(&labels)?;
+        let mut sizes = vec![0usize; themes];
+        labels.iter().flatten().for_each(|&c| sizes[c] += 1);
+        let score = KScore {
+            k,
+            themes,
+            silhouette,
+            stability,
+            sizes,
+            null: None,
+        };
+        failing = if score.weakest() < UNSTABLE_BELOW {
+            failing + 1
+        } else {
+            0
+        };
+        scores.push(score);
+        labels_at.push(labels);
+        if failing == grain::SCAN_PATIENCE {
+            break;
         }
     }
-    Ok(sums
-        .iter()
-        .zip(&counted)
-        .map(|(&s, &c)| if c == 0 { 0.0 } else { (s / c as f64) as f32 })
-        .collect())
+    // A split must also be better separated than the same split of rows with the level's spread
+    // and no groups: k-means cuts a featureless blob along its longest axis the same way in
+    // every re-fit, and on small levels bootstrap Jaccard runs high by itself (twelve rows of
+    // noise split 6 + 6 score 0.73). Candidates are tried in the rule's order until one passes.
+    let null = grain::null_rows(vectors, seed);
+    let null_tree = cluster::WardTree::new(null.view(), seed);
+    let null_similarity = null
+        .select(Axis(0), &sample)
+        .dot(&null.select(Axis(0), &sample).t());
+    let mut passed_over = vec![false; scores.len()];
+    loop {
+        let open: Vec<usize> = (0..scores.len()).filter(|&i| !passed_over[i]).collect();
+        let candidates: Vec<KScore> = open.iter().map(|&i| scores[i].clone()).collect();
+        let Some((pick, grain)) = grain::choose(&candidates, level) else {
+            return Ok((vec![Some(0); n], KSelection { scores, ..whole() }));
+        };
+        let at = open[pick];
+        let null_labels = cluster::kmeans(null.view(), scores[at].k, &null_tree)?;
+        let sampled: cluster::Labels = sample.iter().map(|&r| null_labels[r]).collect();
+        let null_silhouette = cluster::silhouette(&null_similarity, &sampled);
+        scores[at].null = Some(null_silhouette);
+        if scores[at].silhouette <= null_silhouette {
+            passed_over[at] = true;
+            continue;
+        }
+        let chosen = scores[at].themes;
+        let labels = labels_at.swap_remove(at);
+        return Ok((
+            labels,
+            KSelection {
+                scores,
+                chosen,
+                grain,
+            },
+        ));
+    }
 }
 
-/// About this many themes at most make up the fine level of the whole corpus.
-pub const MAX_FINE_THEMES: usize = 30;
+pub use grain::{
+    Grain, KScore, KSelection, Level, SCAN_PATIENCE, STABILITY_ROWS, STABILITY_SAMPLES,
+    STABLE_FROM, UNSTABLE_BELOW,
+};
 
-/// The sub-themes of one theme: its rows split by k-means from their own Ward tree into about
-/// its share of √n groups, at most [`MAX_FINE_THEMES`] over the corpus (the corpus' fine grain), the k of best silhouette from that target to
-/// 1.5 times it. `None` when the theme is too small to split or no split holds two groups.
+/// The sub-themes of one theme: its rows, centred on their own mean, split at their own grain
+/// as the top level is (see [`choose_k`]). The labels are `None` when no split holds.
 fn split_theme(
     vectors: ArrayView2<f32>,
     rows: &[usize],
-    corpus_size: usize,
     seed: u64,
-) -> Result<Option<(cluster::Labels, Vec<f32>)>, ThemeError> {
-    let m = rows.len();
-    let share = m as f64 / corpus_size.max(1) as f64;
-    let fine_themes = (corpus_size as f64).sqrt().min(MAX_FINE_THEMES as f64);
-    let target = (fine_themes * share).round() as usize;
-    let cap = m / MIN_AUTO_THEME;
-    if target < 2 || cap < 2 {
-        return Ok(None);
-    }
-    let upper = ((target as f64 * 1.5).round() as usize).min(cap);
-    let target = target.min(upper);
+) -> Result<(Option<cluster::Labels>, KSelection), ThemeError> {
     let members = vectors.select(Axis(0), rows);
-    let mean = members.mean_axis(Axis(0)).expect("m ≥ 2");
+    let mean = members.mean_axis(Axis(0)).expect("a theme has members");
     let members = centre(members.view(), mean.view());
     let tree = cluster::WardTree::new(members.view(), seed);
-    let tried = score_ks(members.view(), &tree, target..=upper)?;
-    let best = tried.into_iter().filter(|t| t.1 >= 2).fold(
-        None::<(usize, usize, f32, cluster::Labels)>,
-        |best, t| match best {
-            Some(b) if b.2 >= t.2 => Some(b),
-            _ => Some(t),
-        },
-    );
-    let Some((_, parts, _, labels)) = best else {
-        return Ok(None);
-    };
-    let stable = stability(members.view(), &labels, seed, &|sample| {
-        let tree = cluster::WardTree::on_sample(sample, seed, STABILITY_WARD_SAMPLE);
-        cluster::kmeans(sample, parts.min(sample.nrows()), &tree)
-    })?;
-    Ok(Some((labels, stable)))
+    let (labels, selection) = choose_k(members.view(), &tree, seed, grain::Level::Sub)?;
+    Ok(match selection.grain {
+        Grain::Whole => (None, selection),
+        _ => (Some(labels), selection),
+    })
 }
 
 /// Moves the members of groups smaller than `min_size` to the nearest remaining group's
@@ -300,23 +244,14 @@ pub struct Theme {
     /// How often the theme comes back when its level is re-fitted on seeded bootstrap samples:
     /// the mean best Jaccard (see [`stability`]); under [`UNSTABLE_BELOW`] it is unstable.
     pub stability: f32,
-    /// The theme split at the corpus' fine grain, largest first; empty when it is not split.
+    /// The theme split at its own grain, largest first; empty when it is not split.
     pub subthemes: Vec<Theme>,
+    /// How its split was chosen (`None` at depth 1 and for sub-themes).
+    pub split: Option<KSelection>,
 }
 
 /// Words per theme in [`Theme::words`] (topic measures use the top 10 and top 25).
 pub const TOP_WORDS: usize = 25;
-
-/// How k was chosen, for `--verbose` and the report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KSelection {
-    /// For every k compared: (k, themes after folding small groups, mean silhouette).
-    pub scores: Vec<(usize, usize, f32)>,
-    /// The number of themes chosen.
-    pub chosen: usize,
-    /// The k of the best silhouette (the chosen k is the largest within [`NEAR_BEST`] of it).
-    pub best_k: usize,
-}
 
 /// Where a new paragraph falls: the nearest theme centroid and its cosine to it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -354,6 +289,8 @@ const CANDIDATES_PER_THEME: usize = 40;
 /// Phrases of a theme's most central paragraphs are label candidates even if they occur once.
 const CENTRAL_PARAGRAPHS: usize = 3;
 const DIVERSITY: f32 = 0.4;
+/// The least cosine (both centred on the corpus mean) at which a broad subject names a theme.
+const SUBJECT_FIT: f32 = 0.15;
 
 impl ThemeModel {
     /// Groups `vectors` (unit rows) and names the groups from `texts` (one per row). Without a
@@ -378,18 +315,22 @@ impl ThemeModel {
         if k == 0 {
             return Err(ThemeError::NoDenseGroups);
         }
-        let top_stability = match (params.method(), radius) {
-            (Method::Density, Some(radius)) => {
+        let top_stability = match (
+            selection.as_ref().and_then(KSelection::chosen_score),
+            radius,
+        ) {
+            (Some(score), _) => score.stability.clone(),
+            (None, Some(radius)) => {
                 let min_points = params.min_points();
-                stability(space.view(), &labels, params.seed(), &|sample| {
-                    cluster::dbscan(sample, min_points, radius)
-                })?
+                grain::Resamples::new(space.view(), params.seed())
+                    .stability_by(&labels, &|sample| {
+                        cluster::dbscan(sample, min_points, radius)
+                    })?
             }
-            _ => stability(space.view(), &labels, params.seed(), &|sample| {
-                let tree =
-                    cluster::WardTree::on_sample(sample, params.seed(), STABILITY_WARD_SAMPLE);
-                cluster::kmeans(sample, k.min(sample.nrows()), &tree)
-            })?,
+            (None, None) if k == 1 => vec![1.0],
+            (None, None) => {
+                grain::Resamples::new(space.view(), params.seed()).kmeans_stability(&labels)?
+            }
         };
         let centroids = centroids_of(vectors, &labels, k);
         let members = members_of(vectors, &labels, &centroids);
@@ -408,20 +349,33 @@ impl ThemeModel {
         };
         let all_top: Vec<usize> = (0..k).collect();
         let top_names = naming.name(&labels, &members, &[all_top])?;
+        let top_names = if params.depth() == 2 {
+            naming.generalise(&labels, top_names)?
+        } else {
+            top_names
+        };
 
         // The fine level: each theme split on its own; a theme left whole is one group there.
         let mut fine_labels: cluster::Labels = vec![None; n];
         let mut fine_families: Vec<Vec<usize>> = Vec::new();
         let mut fine_stability: Vec<f32> = Vec::new();
         let mut fine_parent: Vec<usize> = Vec::new();
+        let mut splits: Vec<Option<KSelection>> = Vec::new();
         for (c, group) in members.iter().enumerate() {
             let rows: Vec<usize> = group.iter().map(|m| m.row).collect();
-            let split = match params.depth() {
-                2 => split_theme(vectors, &rows, n, params.seed())?,
-                _ => None,
-            };
-            let (parts, part_stability) =
-                split.unwrap_or_else(|| (vec![Some(0); rows.len()], vec![1.0]));
+            let (parts, part_stability) = match params.depth() {
+                2 => {
+                    let (parts, selection) = split_theme(vectors, &rows, params.seed())?;
+                    let stability = selection.chosen_score().map(|s| s.stability.clone());
+                    splits.push(Some(selection));
+                    parts.zip(stability)
+                }
+                _ => {
+                    splits.push(None);
+                    None
+                }
+            }
+            .unwrap_or_else(|| (vec![Some(0); rows.len()], vec![1.0]));
             fine_stability.extend(part_stability);
             let offset = fine_parent.len();
             let count = parts.iter().flatten().max().map_or(0, |m| m + 1);
@@ -452,8 +406,9 @@ impl ThemeModel {
             .into_iter()
             .zip(top_names)
             .zip(words)
+            .zip(splits)
             .enumerate()
-            .map(|(c, ((members, name), words))| {
+            .map(|(c, (((members, name), words), split))| {
                 let family = &fine_families[c];
                 let subthemes = if family.len() > 1 {
                     let subs = family
@@ -467,6 +422,7 @@ impl ThemeModel {
                                 members: fine_members[f].take().expect("each once"),
                                 stability: fine_stability[f],
                                 subthemes: Vec::new(),
+                                split: None,
                             }
                         })
                         .collect();
@@ -486,6 +442,7 @@ impl ThemeModel {
                     members,
                     stability: top_stability[c],
                     subthemes,
+                    split,
                 }
             })
             .collect();
@@ -549,8 +506,8 @@ fn group(vectors: ArrayView2<f32>, params: &ValidThemeParams) -> Result<Grouping
         }
         (Method::KMeans, ThemeCount::Auto) => {
             let tree = cluster::WardTree::new(vectors, params.seed());
-            let (labels, selection) = choose_k(vectors, &tree)?;
-            (labels, selection, None)
+            let (labels, selection) = choose_k(vectors, &tree, params.seed(), grain::Level::Top)?;
+            (labels, Some(selection), None)
         }
         (Method::Density, _) => {
             let (labels, radius) =
@@ -634,6 +591,54 @@ impl Naming<'_> {
             }
         }
         Ok(names)
+    }
+
+    /// Top-level themes named for the broad subject they are about, where one fits: a theme's
+    /// phrase label names what its largest part says ("troops", "season"), while a reader of a
+    /// top level expects the subject its sub-themes share ("conflict and war", "sport"). Each of
+    /// [`label::SUBJECTS`] is embedded and centred like the centroids; a theme takes the subject
+    /// that fits it best when that subject fits no sibling better and its cosine reaches
+    /// [`SUBJECT_FIT`]. The phrase label becomes the first keyword. Without a phrase embedder
+    /// the names are kept.
+    fn generalise(
+        &self,
+        labels: &[Option<usize>],
+        names: Vec<Option<LabelAndKeywords>>,
+    ) -> Result<Vec<Option<LabelAndKeywords>>, ThemeError> {
+        let (Some(embedder), k) = (self.phrases, names.len()) else {
+            return Ok(names);
+        };
+        if k < 2 {
+            return Ok(names);
+        }
+        let subjects: Vec<String> = label::SUBJECTS.iter().map(|s| s.to_string()).collect();
+        let vectors = centre(embedder.embed_phrases(&subjects)?.view(), self.mean);
+        let centroids = centroids_of(self.centred, labels, k);
+        let fit = vectors.dot(&centroids.t());
+        Ok(names
+            .into_iter()
+            .enumerate()
+            .map(|(t, name)| {
+                let (best, score) = (0..subjects.len())
+                    .map(|s| (s, fit[[s, t]]))
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .expect("subjects are not empty");
+                let theirs = (0..k)
+                    .max_by(|&a, &b| fit[[best, a]].total_cmp(&fit[[best, b]]).then(b.cmp(&a)))
+                    .expect("k ≥ 2");
+                match name {
+                    Some((phrase, keywords)) if theirs == t && score >= SUBJECT_FIT => {
+                        let mut keywords: Vec<String> = std::iter::once(subjects[best].clone())
+                            .chain(std::iter::once(phrase))
+                            .chain(keywords.into_iter().skip(1))
+                            .collect();
+                        keywords.truncate(self.keywords.max(2));
+                        Some((subjects[best].clone(), keywords))
+                    }
+                    other => other,
+                }
+            })
+            .collect())
     }
 
     /// The candidates of every group in `named`, embedded in one call, centred like the
