@@ -63,7 +63,7 @@ pub use index::{Hit, Index};
 pub use linfa::ParamGuard;
 pub use model::{ModelChoice, ModelDir};
 pub use report::{Format, Report};
-pub use scope::{Embedding, Options, ProgressFn, Themescope};
+pub use scope::{Embedding, Options, ProgressFn, StageFn, Themescope};
 pub use themes::{Method, ThemeCount, ThemeModel, ThemeParams, ValidThemeParams};
 
 /// Any error of the library, for callers that handle them alike; each module's own error type

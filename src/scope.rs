@@ -16,6 +16,9 @@ use crate::Error;
 /// Called as embedding goes on with (sequences done, sequences in all).
 pub type ProgressFn = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
+/// Called as a theme fit moves from stage to stage.
+pub type StageFn = Arc<dyn Fn(crate::themes::Stage) + Send + Sync>;
+
 /// How [`Themescope::try_new`] sets up; `Options::default()` is all-MiniLM-L6-v2 (or
 /// `THEMESCOPE_MODEL`), long texts as windows, batches of 32, the cache on.
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub struct Options {
     pub fetch_progress: bool,
     /// Embedding progress, reported after every wave of batches.
     pub progress: Option<ProgressFn>,
+    /// Theme-fitting progress, reported at every stage (see [`crate::themes::Stage`]).
+    pub themes_progress: Option<StageFn>,
     /// Once set, embedding stops at the next batch with [`crate::embed::EmbedError::Interrupted`].
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -45,6 +50,7 @@ impl Default for Options {
             cache: true,
             fetch_progress: false,
             progress: None,
+            themes_progress: None,
             cancel: None,
         }
     }
@@ -60,6 +66,7 @@ impl std::fmt::Debug for Options {
             .field("cache", &self.cache)
             .field("fetch_progress", &self.fetch_progress)
             .field("progress", &self.progress.is_some())
+            .field("themes_progress", &self.themes_progress.is_some())
             .field("cancel", &self.cancel.is_some())
             .finish()
     }
@@ -80,6 +87,7 @@ pub struct Themescope {
     embedder: Embedder,
     cache: Option<EmbeddingCache>,
     progress: Option<ProgressFn>,
+    themes_progress: Option<StageFn>,
     vectors_key: String,
 }
 
@@ -124,6 +132,7 @@ impl Themescope {
             embedder,
             cache,
             progress: options.progress,
+            themes_progress: options.themes_progress,
             vectors_key,
         })
     }
@@ -189,11 +198,17 @@ impl Themescope {
     /// are embedded through the cache.
     pub fn themes(&self, index: &Index, params: &ValidThemeParams) -> Result<ThemeModel, Error> {
         let texts: Vec<&str> = index.paragraphs.iter().map(|p| p.text.as_str()).collect();
-        Ok(ThemeModel::fit(
+        let progress = |stage| {
+            if let Some(report) = &self.themes_progress {
+                report(stage);
+            }
+        };
+        Ok(ThemeModel::fit_with(
             index.vectors.view(),
             &texts,
             params,
             Some(self),
+            &progress,
         )?)
     }
 }

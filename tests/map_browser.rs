@@ -147,3 +147,60 @@ fn the_map_has_a_mark_per_paragraph_and_filters_by_theme() {
         assert_eq!(dimmed, !own, "{mark}");
     }
 }
+
+#[test]
+fn no_two_theme_labels_overlap_on_the_map() {
+    let Some(browser) = chromium() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    // Twelve themes asked for: as many labels as the sample corpus' map ever had.
+    Outcome::of(
+        themescope_with_real_model(home.path())
+            .args([
+                "-q",
+                "themes",
+                "data/nato-ukraine",
+                "--k",
+                "12",
+                "--format",
+                "html",
+                "-o",
+            ])
+            .arg(&page),
+    )
+    .ok();
+    // A copy of the page that writes each label's drawn box, as the browser measures it, into
+    // the DOM.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let measure = "<script>document.addEventListener('DOMContentLoaded',()=>{\
+        const out=[...document.querySelectorAll('#map text.ml')].map(t=>{const b=t.getBBox();\
+        return [b.x,b.y,b.width,b.height].map(v=>v.toFixed(2)).join(',');});\
+        const pre=document.createElement('pre');pre.id='boxes';pre.textContent=out.join(';');\
+        document.body.appendChild(pre);});</script></body>";
+    let measured = dir.path().join("measured.html");
+    std::fs::write(&measured, html.replace("</body>", measure)).unwrap();
+    let dom = rendered_dom(&browser, &measured, "");
+    let at = dom
+        .find("<pre id=\"boxes\">")
+        .expect("the boxes were measured")
+        + 16;
+    let boxes: Vec<[f64; 4]> = dom[at..dom[at..].find("</pre>").unwrap() + at]
+        .split(';')
+        .map(|b| {
+            let v: Vec<f64> = b.split(',').map(|x| x.parse().unwrap()).collect();
+            [v[0], v[1], v[2], v[3]]
+        })
+        .collect();
+    assert_eq!(boxes.len(), 12, "a label per theme");
+    for (i, a) in boxes.iter().enumerate() {
+        assert!(a[2] > 10.0 && a[3] > 10.0, "a drawn label: {a:?}");
+        for b in &boxes[i + 1..] {
+            let apart = a[0] + a[2] <= b[0]
+                || b[0] + b[2] <= a[0]
+                || a[1] + a[3] <= b[1]
+                || b[1] + b[3] <= a[1];
+            assert!(apart, "labels overlap: {a:?} and {b:?}");
+        }
+    }
+}

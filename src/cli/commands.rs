@@ -333,7 +333,9 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
     let skipped = corpus.skipped.len();
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
-    let model = session.scope.themes(&index, &params)?;
+    let model = session.scope.themes(&index, &params);
+    session.bar_done();
+    let model = model?;
     if global.verbose {
         super::explain_themes(&model, &params);
     }

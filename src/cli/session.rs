@@ -23,6 +23,7 @@ impl<'a> Session<'a> {
         let started = Instant::now();
         let bar = bar(!global.quiet, 0, "embedding");
         let progress_bar = bar.clone();
+        let stage_bar = bar.clone();
         let scope = Themescope::try_new(Options {
             model: ModelChoice::given_or_env(global.model.as_deref()),
             long_text: if global.truncate {
@@ -35,8 +36,17 @@ impl<'a> Session<'a> {
             cache: !global.no_cache,
             fetch_progress: !global.quiet,
             progress: Some(std::sync::Arc::new(move |done, total| {
-                progress_bar.set_length(total as u64);
-                progress_bar.set_position(done as u64);
+                // Every vector from the cache: nothing to count, no "0/0" bar.
+                if total > 0 {
+                    progress_bar.set_length(total as u64);
+                    progress_bar.set_position(done as u64);
+                }
+            })),
+            themes_progress: Some(std::sync::Arc::new(move |stage| {
+                let (name, done, of) = stage.parts();
+                stage_bar.set_message(name);
+                stage_bar.set_length(of as u64);
+                stage_bar.set_position(done as u64);
             })),
             cancel: Some(super::interrupt_flag()),
         })?;

@@ -189,7 +189,7 @@ fn write_map(
         .collect();
     writeln!(
         out,
-        "<h2>Map</h2>\n<p class=\"src\">Each dot is a paragraph, placed so that paragraphs close in meaning are close on the map; colour is its theme. Click a dot to show its theme only; click the background to show all.</p>\n<svg id=\"map\" viewBox=\"0 0 {MAP_SIDE} {MAP_SIDE}\" role=\"img\" aria-label=\"theme map\">"
+        "<h2>Map</h2>\n<p class=\"src\">Each dot is a paragraph, placed so that paragraphs close in meaning are close on the map; colour is its theme, and each theme's label stands near the middle of its dots. A theme whose dots are scattered across the map shares words or framing more than one region of meaning: read its paragraphs before trusting it. Click a dot to show its theme only; click the background to show all.</p>\n<svg id=\"map\" viewBox=\"0 0 {MAP_SIDE} {MAP_SIDE}\" role=\"img\" aria-label=\"theme map\">"
     )?;
     for point in &report.map {
         let title = paragraph.get(point.id.as_str()).map_or(String::new(), |p| {
@@ -207,31 +207,95 @@ fn write_map(
             e(&title)
         )?;
     }
+    let mut placed: Vec<LabelBox> = Vec::new();
     for t in &report.themes {
         let mut xs: Vec<f32> = Vec::new();
         let mut ys: Vec<f32> = Vec::new();
         for point in report.map.iter().filter(|p| p.theme == Some(t.id)) {
-            xs.push(point.x);
-            ys.push(point.y);
+            xs.push(place(point.x));
+            ys.push(place(point.y));
         }
         if xs.is_empty() {
             continue;
         }
         xs.sort_by(f32::total_cmp);
         ys.sort_by(f32::total_cmp);
+        let text = format!("{}. {}", t.id, t.label);
+        let label = place_label(&text, xs[xs.len() / 2], ys[ys.len() / 2], &placed);
         writeln!(
             out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ml\" data-theme=\"{}\">{}. {}</text>",
-            place(xs[xs.len() / 2]),
-            place(ys[ys.len() / 2]),
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"ml\" data-theme=\"{}\">{}</text>",
+            label.x,
+            label.y,
             t.id,
-            t.id,
-            e(&t.label)
+            e(&text)
         )?;
+        placed.push(label);
     }
     out.write_str("</svg>\n<script>\n")?;
     out.write_str(MAP_SCRIPT)?;
     out.write_str("</script>\n")
+}
+
+/// A map label's box: `x` at its middle, `y` at its baseline, as SVG places `text-anchor:middle`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LabelBox {
+    x: f32,
+    y: f32,
+    width: f32,
+}
+
+/// The map labels' font size (`.ml` in [`CSS`]) and the widest a character of it is drawn
+/// (bold sans-serif capitals run to about 0.7 em; a label sized by that is never narrower than
+/// it is drawn).
+const LABEL_SIZE: f32 = 22.0;
+const LABEL_CHAR_WIDTH: f32 = 0.7 * LABEL_SIZE;
+
+impl LabelBox {
+    fn new(text: &str, x: f32, y: f32) -> Self {
+        let width = text.chars().count() as f32 * LABEL_CHAR_WIDTH;
+        // Inside the map, however long the label.
+        let half = (width / 2.0).min(MAP_SIDE / 2.0);
+        Self {
+            x: x.clamp(half, MAP_SIDE - half),
+            y: y.clamp(LABEL_SIZE, MAP_SIDE - LABEL_SIZE * 0.3),
+            width,
+        }
+    }
+
+    /// Whether the two boxes (from an ascent of one font size above the baseline to 0.3 below,
+    /// plus the white outline) overlap.
+    fn overlaps(&self, other: &LabelBox) -> bool {
+        let pad = 4.0;
+        (self.x - other.x).abs() * 2.0 < self.width + other.width + 2.0 * pad
+            && (self.y - other.y).abs() < LABEL_SIZE * 1.3 + pad
+    }
+}
+
+/// Where a theme's label goes: at its marks' median if that is free, else the nearest free
+/// place on rings of label-height steps around it, so no two labels overlap.
+fn place_label(text: &str, x: f32, y: f32, placed: &[LabelBox]) -> LabelBox {
+    let step = LABEL_SIZE * 1.4;
+    let free = |b: &LabelBox| placed.iter().all(|p| !p.overlaps(b));
+    (0..60)
+        .flat_map(|ring| {
+            let r = ring as f32 * step;
+            [
+                (0.0, 1.0),
+                (0.0, -1.0),
+                (1.0, 0.0),
+                (-1.0, 0.0),
+                (0.7, 0.7),
+                (-0.7, 0.7),
+                (0.7, -0.7),
+                (-0.7, -0.7),
+            ]
+            .into_iter()
+            .map(move |(dx, dy)| (x + dx * r * 3.0, y + dy * r))
+        })
+        .map(|(x, y)| LabelBox::new(text, x, y))
+        .find(free)
+        .unwrap_or_else(|| LabelBox::new(text, x, y))
 }
 
 const MAP_SCRIPT: &str = "function showTheme(t){\n\

@@ -80,6 +80,7 @@ fn choose_k(
     tree: &cluster::WardTree,
     seed: u64,
     level: grain::Level,
+    progress: &dyn Fn(usize, usize),
 ) -> Result<(cluster::Labels, KSelection), ThemeError> {
     let n = vectors.nrows();
     let whole = || KSelection {
@@ -98,7 +99,10 @@ fn choose_k(
     let mut scores = Vec::new();
     let mut labels_at = Vec::new();
     let mut failing = 0;
-    for k in auto_k_range(n) {
+    let range = auto_k_range(n);
+    let last = *range.end();
+    for k in range {
+        progress(k - 1, last - 1);
         let labels = fold_small_groups(vectors, cluster::kmeans(vectors, k, tree)?, MIN_AUTO_THEME);
         let themes = grain::groups(&labels);
         let sampled_labels: cluster::Labels = sample.iter().map(|&r| labels[r]).collect();
@@ -179,7 +183,7 @@ fn split_theme(
     let mean = members.mean_axis(Axis(0)).expect("a theme has members");
     let members = centre(members.view(), mean.view());
     let tree = cluster::WardTree::new(members.view(), seed);
-    let (labels, selection) = choose_k(members.view(), &tree, seed, grain::Level::Sub)?;
+    let (labels, selection) = choose_k(members.view(), &tree, seed, grain::Level::Sub, &|_, _| {})?;
     Ok(match selection.grain {
         Grain::Whole => (None, selection),
         _ => (Some(labels), selection),
@@ -223,6 +227,28 @@ fn fold_small_groups(
         })
         .collect();
     cluster::relabel(folded)
+}
+
+/// Where a theme fit is, for a progress display: each step reports `done` of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The top level's k being compared (the scan may stop before `of`).
+    TopLevel { done: usize, of: usize },
+    /// Top-level themes whose sub-themes are chosen.
+    SubThemes { done: usize, of: usize },
+    /// Themes named.
+    Naming { done: usize, of: usize },
+}
+
+impl Stage {
+    /// What the stage is called, and its `(done, of)`.
+    pub fn parts(&self) -> (&'static str, usize, usize) {
+        match *self {
+            Stage::TopLevel { done, of } => ("themes: top level, k compared", done, of),
+            Stage::SubThemes { done, of } => ("themes: sub-themes", done, of),
+            Stage::Naming { done, of } => ("themes: naming", done, of),
+        }
+    }
 }
 
 /// One paragraph's place in a theme: its row and its cosine to the theme's centroid.
@@ -301,6 +327,17 @@ impl ThemeModel {
         params: &ValidThemeParams,
         phrases: Option<&dyn PhraseEmbedder>,
     ) -> Result<Self, ThemeError> {
+        Self::fit_with(vectors, texts, params, phrases, &|_| {})
+    }
+
+    /// [`ThemeModel::fit`], telling `progress` where it is.
+    pub fn fit_with<S: AsRef<str>>(
+        vectors: ArrayView2<f32>,
+        texts: &[S],
+        params: &ValidThemeParams,
+        phrases: Option<&dyn PhraseEmbedder>,
+        progress: &dyn Fn(Stage),
+    ) -> Result<Self, ThemeError> {
         let n = vectors.nrows();
         if texts.len() != n {
             return Err(ThemeError::TextsAndVectors {
@@ -310,7 +347,9 @@ impl ThemeModel {
         }
         params.fits(n)?;
         let space = grouping_space(vectors, params.method());
-        let (labels, selection, radius) = group(space.view(), params)?;
+        let (labels, selection, radius) = group(space.view(), params, &|done, of| {
+            progress(Stage::TopLevel { done, of })
+        })?;
         let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
         if k == 0 {
             return Err(ThemeError::NoDenseGroups);
@@ -348,12 +387,8 @@ impl ThemeModel {
             phrases,
         };
         let all_top: Vec<usize> = (0..k).collect();
+        progress(Stage::Naming { done: 0, of: 2 });
         let top_names = naming.name(&labels, &members, &[all_top])?;
-        let top_names = if params.depth() == 2 {
-            naming.generalise(&labels, top_names)?
-        } else {
-            top_names
-        };
 
         // The fine level: each theme split on its own; a theme left whole is one group there.
         let mut fine_labels: cluster::Labels = vec![None; n];
@@ -362,6 +397,9 @@ impl ThemeModel {
         let mut fine_parent: Vec<usize> = Vec::new();
         let mut splits: Vec<Option<KSelection>> = Vec::new();
         for (c, group) in members.iter().enumerate() {
+            if params.depth() == 2 {
+                progress(Stage::SubThemes { done: c, of: k });
+            }
             let rows: Vec<usize> = group.iter().map(|m| m.row).collect();
             let (parts, part_stability) = match params.depth() {
                 2 => {
@@ -385,9 +423,12 @@ impl ThemeModel {
             fine_parent.extend(std::iter::repeat_n(c, count));
             fine_families.push((offset..offset + count).collect());
         }
+        progress(Stage::Naming { done: 1, of: 2 });
         let fine_k = fine_parent.len();
         let fine_centroids = centroids_of(vectors, &fine_labels, fine_k);
         let fine_members = members_of(vectors, &fine_labels, &fine_centroids);
+        let split: Vec<bool> = fine_families.iter().map(|f| f.len() > 1).collect();
+        let top_names = naming.generalise(&labels, top_names, &split)?;
         let split_families: Vec<Vec<usize>> = fine_families
             .iter()
             .filter(|f| f.len() > 1)
@@ -498,7 +539,11 @@ type Grouping = (cluster::Labels, Option<KSelection>, Option<f32>);
 /// k-means runs on the vectors centred on their mean and scaled back to unit length: what every
 /// paragraph shares (the corpus' subject) then pulls no two groups together. On AG News this put
 /// k = 4 within reach of the silhouette rule (V-measure at k = 4 unchanged, 0.592).
-fn group(vectors: ArrayView2<f32>, params: &ValidThemeParams) -> Result<Grouping, ThemeError> {
+fn group(
+    vectors: ArrayView2<f32>,
+    params: &ValidThemeParams,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Grouping, ThemeError> {
     Ok(match (params.method(), params.count()) {
         (Method::KMeans, ThemeCount::Fixed(k)) => {
             let tree = cluster::WardTree::new(vectors, params.seed());
@@ -506,7 +551,8 @@ fn group(vectors: ArrayView2<f32>, params: &ValidThemeParams) -> Result<Grouping
         }
         (Method::KMeans, ThemeCount::Auto) => {
             let tree = cluster::WardTree::new(vectors, params.seed());
-            let (labels, selection) = choose_k(vectors, &tree, params.seed(), grain::Level::Top)?;
+            let (labels, selection) =
+                choose_k(vectors, &tree, params.seed(), grain::Level::Top, progress)?;
             (labels, Some(selection), None)
         }
         (Method::Density, _) => {
@@ -593,22 +639,25 @@ impl Naming<'_> {
         Ok(names)
     }
 
-    /// Top-level themes named for the broad subject they are about, where one fits: a theme's
-    /// phrase label names what its largest part says ("troops", "season"), while a reader of a
-    /// top level expects the subject its sub-themes share ("conflict and war", "sport"). Each of
-    /// [`label::SUBJECTS`] is embedded and centred like the centroids; a theme takes the subject
-    /// that fits it best when that subject fits no sibling better and its cosine reaches
-    /// [`SUBJECT_FIT`]. The phrase label becomes the first keyword. Without a phrase embedder
-    /// the names are kept.
+    /// Top-level themes that are split into sub-themes, named for the broad subject they share
+    /// where one fits: such a theme's phrase label names what its largest part says ("troops",
+    /// "season"), while a reader of a level above other themes expects the subject its
+    /// sub-themes share ("conflict and war", "sport"). Each of [`label::SUBJECTS`] is embedded
+    /// and centred like the centroids; a theme takes the subject that fits it best when that
+    /// subject fits no other theme better and its cosine reaches [`SUBJECT_FIT`]. The phrase
+    /// label becomes the first keyword. A theme that is not split keeps its name (twelve themes
+    /// of one news story asked for with `--k 12` are no subjects, and "weather" fitting one of
+    /// them best says nothing of it); so do all without a phrase embedder.
     fn generalise(
         &self,
         labels: &[Option<usize>],
         names: Vec<Option<LabelAndKeywords>>,
+        split: &[bool],
     ) -> Result<Vec<Option<LabelAndKeywords>>, ThemeError> {
         let (Some(embedder), k) = (self.phrases, names.len()) else {
             return Ok(names);
         };
-        if k < 2 {
+        if k < 2 || !split.contains(&true) {
             return Ok(names);
         }
         let subjects: Vec<String> = label::SUBJECTS.iter().map(|s| s.to_string()).collect();
@@ -627,7 +676,7 @@ impl Naming<'_> {
                     .max_by(|&a, &b| fit[[best, a]].total_cmp(&fit[[best, b]]).then(b.cmp(&a)))
                     .expect("k ≥ 2");
                 match name {
-                    Some((phrase, keywords)) if theirs == t && score >= SUBJECT_FIT => {
+                    Some((phrase, keywords)) if split[t] && theirs == t && score >= SUBJECT_FIT => {
                         let mut keywords: Vec<String> = std::iter::once(subjects[best].clone())
                             .chain(std::iter::once(phrase))
                             .chain(keywords.into_iter().skip(1))
