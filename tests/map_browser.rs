@@ -71,6 +71,18 @@ fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Writes the sample corpus' HTML report, with `extra` arguments, to `page`.
+fn html_report(home: &Path, page: &Path, extra: &[&str]) {
+    Outcome::of(
+        themescope_with_real_model(home)
+            .args(["-q", "themes", "data/nato-ukraine"])
+            .args(extra)
+            .args(["--format", "html", "-o"])
+            .arg(page),
+    )
+    .ok();
+}
+
 #[test]
 fn the_map_has_a_mark_per_paragraph_and_filters_by_theme() {
     let Some(browser) = chromium() else { return };
@@ -86,19 +98,7 @@ fn the_map_has_a_mark_per_paragraph_and_filters_by_theme() {
     ]))
     .ok();
     let report: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
-    Outcome::of(
-        themescope_with_real_model(home.path())
-            .args([
-                "-q",
-                "themes",
-                "data/nato-ukraine",
-                "--format",
-                "html",
-                "-o",
-            ])
-            .arg(&page),
-    )
-    .ok();
+    html_report(home.path(), &page, &[]);
 
     let mut theme_of = std::collections::HashMap::new();
     for theme in report["themes"].as_array().unwrap() {
@@ -155,21 +155,7 @@ fn no_two_theme_labels_overlap_on_the_map() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
     // Twelve themes asked for: as many labels as the sample corpus' map ever had.
-    Outcome::of(
-        themescope_with_real_model(home.path())
-            .args([
-                "-q",
-                "themes",
-                "data/nato-ukraine",
-                "--k",
-                "12",
-                "--format",
-                "html",
-                "-o",
-            ])
-            .arg(&page),
-    )
-    .ok();
+    html_report(home.path(), &page, &["--k", "12"]);
     // A copy of the page that writes each label's drawn box, as the browser measures it, into
     // the DOM.
     let html = std::fs::read_to_string(&page).unwrap();

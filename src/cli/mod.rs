@@ -251,9 +251,10 @@ fn explain_selection(selection: &themescope::themes::KSelection) -> String {
                 .map(|null| format!(" (rows without groups: {null:.4})"))
                 .unwrap_or_default();
             format!(
-                "k={}{themes}: weakest {:.4}, silhouette {:.4}{null}",
+                "k={}{themes}: weakest {:.4} (less its error {:.4}), silhouette {:.4}{null}",
                 s.k,
                 s.weakest(),
+                s.assured(),
                 s.silhouette
             )
         })

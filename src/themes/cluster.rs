@@ -125,14 +125,53 @@ pub fn kmeans_plus_plus(
     k: usize,
     seed: u64,
 ) -> Result<Labels, ThemeError> {
+    kmeans_plus_plus_runs(vectors, k, seed, 1)
+}
+
+/// k-means (linfa) from `runs` seeded k-means++ starts, the lowest objective kept.
+pub fn kmeans_plus_plus_runs(
+    vectors: ArrayView2<f32>,
+    k: usize,
+    seed: u64,
+    runs: usize,
+) -> Result<Labels, ThemeError> {
     let data = DatasetBase::from(vectors.to_owned());
     let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
         .init_method(KMeansInit::KMeansPlusPlus)
-        .n_runs(1)
+        .n_runs(runs)
         .max_n_iterations(300)
         .tolerance(1e-6)
         .fit(&data)?;
-    Ok(model.predict(&data).iter().map(|&l| Some(l)).collect())
+    Ok(relabel(
+        model.predict(&data).iter().map(|&l| Some(l)).collect(),
+    ))
+}
+
+/// The k-means objective of `labels`: the sum over grouped rows of the squared distance to their
+/// group's mean.
+pub fn inertia(vectors: ArrayView2<f32>, labels: &[Option<usize>]) -> f64 {
+    let k = labels.iter().flatten().max().map_or(0, |m| m + 1);
+    let mut sums = Array2::<f64>::zeros((k, vectors.ncols()));
+    let mut counts = vec![0f64; k];
+    for (row, label) in vectors.rows().into_iter().zip(labels) {
+        if let Some(c) = *label {
+            let mut sum = sums.row_mut(c);
+            sum.zip_mut_with(&row, |s, &v| *s += f64::from(v));
+            counts[c] += 1.0;
+        }
+    }
+    let mut total = 0.0;
+    for (row, label) in vectors.rows().into_iter().zip(labels) {
+        if let Some(c) = *label {
+            let n = counts[c];
+            total += row
+                .iter()
+                .zip(sums.row(c))
+                .map(|(&v, &s)| (f64::from(v) - s / n).powi(2))
+                .sum::<f64>();
+        }
+    }
+    total
 }
 
 /// DBSCAN (linfa) with at least `min_points` neighbours within a radius read off the data: of

@@ -64,6 +64,9 @@ pub fn auto_k_range(paragraphs: usize) -> std::ops::RangeInclusive<usize> {
 /// The most themes a level is split into with `--k auto`.
 pub const MAX_THEMES: usize = 30;
 
+/// k-means++ starts tried beside the Ward start at the k chosen.
+const RESTARTS: usize = 10;
+
 /// With `--k auto`, groups smaller than this join their nearest theme.
 pub const MIN_AUTO_THEME: usize = 3;
 
@@ -107,7 +110,10 @@ fn choose_k(
         let themes = grain::groups(&labels);
         let sampled_labels: cluster::Labels = sample.iter().map(|&r| labels[r]).collect();
         let silhouette = cluster::silhouette(&similarity, &sampled_labels);
-        let stability = resamples.kmeans_stability(&labels)?;
+        let (stability, error) = resamples
+            .kmeans_stability_and_error(&labels)?
+            .into_iter()
+            .unzip();
         let mut sizes = vec![0usize; themes];
         labels.iter().flatten().for_each(|&c| sizes[c] += 1);
         let score = KScore {
@@ -115,6 +121,7 @@ fn choose_k(
             themes,
             silhouette,
             stability,
+            error,
             sizes,
             null: None,
         };
@@ -155,7 +162,31 @@ fn choose_k(
             continue;
         }
         let chosen = scores[at].themes;
-        let labels = labels_at.swap_remove(at);
+        let mut labels = labels_at.swap_remove(at);
+        // The Ward start is one start; k-means++ from a few more may reach a lower objective
+        // (AG News: plain k-means++ at k = 4 scores V 0.592 against the Ward start's 0.589).
+        // The lower is kept if its themes hold as well.
+        let restarted = fold_small_groups(
+            vectors,
+            cluster::kmeans_plus_plus_runs(vectors, scores[at].k, seed, RESTARTS)?,
+            MIN_AUTO_THEME,
+        );
+        if grain::groups(&restarted) == chosen
+            && cluster::inertia(vectors, &restarted) < cluster::inertia(vectors, &labels)
+        {
+            let (stability, error): (Vec<f32>, Vec<f32>) = resamples
+                .kmeans_stability_and_error(&restarted)?
+                .into_iter()
+                .unzip();
+            if stability.iter().all(|&s| s >= UNSTABLE_BELOW) {
+                let mut sizes = vec![0usize; chosen];
+                restarted.iter().flatten().for_each(|&c| sizes[c] += 1);
+                scores[at].stability = stability;
+                scores[at].error = error;
+                scores[at].sizes = sizes;
+                labels = restarted;
+            }
+        }
         return Ok((
             labels,
             KSelection {
@@ -535,10 +566,9 @@ fn grouping_space(vectors: ArrayView2<f32>, method: Method) -> Array2<f32> {
 /// The groups (a label per row, `None` for outliers), with how k or the radius was chosen.
 type Grouping = (cluster::Labels, Option<KSelection>, Option<f32>);
 
-///
-/// k-means runs on the vectors centred on their mean and scaled back to unit length: what every
-/// paragraph shares (the corpus' subject) then pulls no two groups together. On AG News this put
-/// k = 4 within reach of the silhouette rule (V-measure at k = 4 unchanged, 0.592).
+/// The top level's groups. k-means runs on the vectors centred on their mean and scaled back to
+/// unit length: what every paragraph shares (the corpus' subject) then pulls no two groups
+/// together. On AG News this put k = 4 within reach (V-measure at k = 4 unchanged, 0.592).
 fn group(
     vectors: ArrayView2<f32>,
     params: &ValidThemeParams,

@@ -12,7 +12,8 @@ pub const DEFAULT_MIN_POINTS: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThemeCount {
     Fixed(usize),
-    /// Chosen by mean silhouette (cosine) over [`super::auto_k_range`] (see [`super::NEAR_BEST`]).
+    /// The finest grain over [`super::auto_k_range`] whose every theme comes back in bootstrap
+    /// re-fits (see [`super::KSelection`]).
     Auto,
 }
 

@@ -14,8 +14,8 @@ use crate::index::{DiskIndex, IndexError};
 use crate::Error;
 
 /// Rows the themes are fitted on: enough for every theme of a few hundred rows to have its
-/// share, few enough that fitting (Ward start, silhouette over k, labels, sub-themes, bootstrap
-/// stability) takes about a minute on two cores.
+/// share, few enough that fitting (Ward start, the grain scan's bootstrap re-fits over k,
+/// labels, sub-themes) takes about a minute on two cores.
 pub const SAMPLE: usize = 10_000;
 /// Rows read per block in the assignment pass.
 const BLOCK: usize = 65_536;
