@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -165,13 +166,14 @@ const TEXT_EXTENSIONS: [&str; 4] = ["txt", "md", "markdown", "jsonl"];
 impl Corpus {
     /// Loads files and directories (recursively, in path order).
     pub fn load<P: AsRef<Path>>(inputs: &[P], options: CorpusOptions) -> Result<Self, CorpusError> {
+        let mut reader = Reader::open(inputs, options)?;
         let mut corpus = Corpus::default();
-        for input in inputs {
-            let input = input.as_ref();
-            for file in collect_files(input)? {
-                corpus.load_file(&file, options)?;
-            }
+        while let Some(paragraph) = reader.next_admitted() {
+            corpus.route(paragraph?, options);
         }
+        corpus.documents = std::mem::take(&mut reader.documents);
+        corpus.warnings = reader.take_warnings();
+        corpus.ids = std::mem::take(&mut reader.ids);
         Ok(corpus)
     }
 
@@ -209,92 +211,278 @@ impl Corpus {
         format: DocFormat,
         options: CorpusOptions,
     ) -> Result<(), CorpusError> {
-        if bytes[..bytes.len().min(8192)].contains(&0) {
-            self.warnings.push(Warning::Binary {
-                doc: doc.to_string(),
-            });
+        let Some(text) = decode(doc, bytes, &mut self.warnings) else {
             return Ok(());
-        }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(e) => {
-                let line = bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1;
-                self.warnings.push(Warning::InvalidUtf8 {
-                    doc: doc.to_string(),
-                    line,
-                });
-                String::from_utf8_lossy(bytes)
-            }
         };
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let text = strip_bom(&text);
         self.documents.push(doc.to_string());
         let raw = match format {
-            DocFormat::Jsonl => parse_jsonl(doc, text)?,
-            DocFormat::Text | DocFormat::Markdown => {
-                split_paragraphs(text, format == DocFormat::Markdown)
-                    .into_iter()
-                    .map(|p| RawParagraph {
-                        id: format!("{doc}:{}", p.line),
-                        line: p.line,
-                        text: p.text,
-                        heading: p.heading,
-                    })
-                    .collect()
-            }
+            DocFormat::Jsonl => text
+                .lines()
+                .enumerate()
+                .filter_map(|(i, line)| parse_jsonl_line(doc, i + 1, line).transpose())
+                .collect::<Result<Vec<_>, _>>()?,
+            DocFormat::Text | DocFormat::Markdown => split_document(doc, text, format),
         };
-        let limit = options.max_chars.max(1);
-        for (index, mut p) in raw.into_iter().enumerate() {
-            if let Some((cut, _)) = p.text.char_indices().nth(limit) {
-                self.warnings.push(Warning::Cut {
-                    doc: doc.to_string(),
-                    line: p.line,
-                    chars: p.text.chars().count(),
-                    limit,
-                });
-                p.text.truncate(cut);
-            }
-            if !self.ids.insert(p.id.clone()) {
-                let fallback = format!("{doc}:{}", p.line);
-                self.ids.insert(fallback.clone());
-                self.warnings.push(Warning::DuplicateId {
-                    doc: doc.to_string(),
-                    line: p.line,
-                    id: std::mem::replace(&mut p.id, fallback.clone()),
-                    fallback,
-                });
-            }
-            let record = format == DocFormat::Jsonl;
-            let kind = if record && options.keep_records {
-                ParagraphKind::Body
-            } else {
-                if let Some(rest) = strip_leading_marker(&p.text) {
-                    p.text = rest.to_string();
-                }
-                classify(&p.text, p.heading, index == 0 && !record, options.min_words)
-            };
-            let paragraph = Paragraph {
-                id: p.id,
-                doc: doc.to_string(),
-                line: p.line,
-                text: p.text,
-                kind,
-            };
-            if kind == ParagraphKind::Boilerplate && !options.keep_all {
-                self.skipped.push(paragraph);
-            } else {
-                self.paragraphs.push(paragraph);
-            }
+        for (index, p) in raw.into_iter().enumerate() {
+            let paragraph = admit(
+                &mut self.ids,
+                &mut self.warnings,
+                doc,
+                p,
+                index,
+                format,
+                options,
+            );
+            self.route(paragraph, options);
         }
         Ok(())
+    }
+
+    fn route(&mut self, paragraph: Paragraph, options: CorpusOptions) {
+        if is_left_out(&paragraph, options) {
+            self.skipped.push(paragraph);
+        } else {
+            self.paragraphs.push(paragraph);
+        }
     }
 
     /// Texts of the paragraphs that go downstream.
     pub fn texts(&self) -> Vec<&str> {
         self.paragraphs.iter().map(|p| p.text.as_str()).collect()
+    }
+}
+
+/// The paragraphs of files and folders, read as they are asked for: a JSONL file a record at a
+/// time, any other file whole (it is one article), so memory holds one article or one record
+/// whatever the corpus' size. Yields what [`Corpus::load`] keeps, in its order and with its ids;
+/// a malformed record ends the stream with its error.
+pub struct Reader {
+    files: std::vec::IntoIter<PathBuf>,
+    options: CorpusOptions,
+    ids: HashSet<String>,
+    source: Source,
+    documents: Vec<String>,
+    opened: usize,
+    skipped: usize,
+    warnings: Vec<Warning>,
+}
+
+/// The document being read.
+enum Source {
+    Between,
+    Records {
+        doc: String,
+        lines: Box<dyn BufRead>,
+        line: usize,
+        bad_utf8: bool,
+        index: usize,
+    },
+    Article {
+        doc: String,
+        format: DocFormat,
+        paragraphs: std::iter::Enumerate<std::vec::IntoIter<RawParagraph>>,
+    },
+}
+
+impl Reader {
+    /// Finds the files `inputs` name (as [`Corpus::files`]); nothing is read yet.
+    pub fn open<P: AsRef<Path>>(inputs: &[P], options: CorpusOptions) -> Result<Self, CorpusError> {
+        Ok(Self {
+            files: Corpus::files(inputs)?.into_iter(),
+            options,
+            ids: HashSet::new(),
+            source: Source::Between,
+            documents: Vec::new(),
+            opened: 0,
+            skipped: 0,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Files read so far (binary files, skipped, are not counted).
+    pub fn documents(&self) -> usize {
+        self.documents.len()
+    }
+
+    /// Files opened so far, binary ones included.
+    pub fn files_opened(&self) -> usize {
+        self.opened
+    }
+
+    /// Paragraphs left out so far as boilerplate or fragments.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// The warnings since the last call.
+    pub fn take_warnings(&mut self) -> Vec<Warning> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// The next paragraph, kept or left out.
+    fn next_admitted(&mut self) -> Option<Result<Paragraph, CorpusError>> {
+        loop {
+            match self.next_raw() {
+                Ok(Some(paragraph)) => return Some(Ok(paragraph)),
+                Ok(None) if matches!(self.source, Source::Between) => {
+                    let file = self.files.next()?;
+                    if let Err(e) = self.start(&file) {
+                        self.files = Vec::new().into_iter();
+                        return Some(Err(e));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.files = Vec::new().into_iter();
+                    self.source = Source::Between;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+
+    /// The next paragraph of the document being read; none when it is done (or none is open).
+    fn next_raw(&mut self) -> Result<Option<Paragraph>, CorpusError> {
+        let options = self.options;
+        match &mut self.source {
+            Source::Between => Ok(None),
+            Source::Article {
+                doc,
+                format,
+                paragraphs,
+            } => match paragraphs.next() {
+                Some((index, p)) => Ok(Some(admit(
+                    &mut self.ids,
+                    &mut self.warnings,
+                    doc,
+                    p,
+                    index,
+                    *format,
+                    options,
+                ))),
+                None => {
+                    self.source = Source::Between;
+                    Ok(None)
+                }
+            },
+            Source::Records {
+                doc,
+                lines,
+                line,
+                bad_utf8,
+                index,
+            } => {
+                let mut bytes = Vec::new();
+                loop {
+                    bytes.clear();
+                    let read =
+                        lines
+                            .read_until(b'\n', &mut bytes)
+                            .map_err(|source| CorpusError::Io {
+                                path: PathBuf::from(doc.as_str()),
+                                source,
+                            })?;
+                    if read == 0 {
+                        self.source = Source::Between;
+                        return Ok(None);
+                    }
+                    *line += 1;
+                    // As `str::lines`: the newline goes, and a carriage return before it.
+                    if bytes.last() == Some(&b'\n') {
+                        bytes.pop();
+                        if bytes.last() == Some(&b'\r') {
+                            bytes.pop();
+                        }
+                    }
+                    let text = match std::str::from_utf8(&bytes) {
+                        Ok(text) => std::borrow::Cow::Borrowed(text),
+                        Err(_) => {
+                            if !*bad_utf8 {
+                                *bad_utf8 = true;
+                                self.warnings.push(Warning::InvalidUtf8 {
+                                    doc: doc.clone(),
+                                    line: *line,
+                                });
+                            }
+                            String::from_utf8_lossy(&bytes)
+                        }
+                    };
+                    let text = if *line == 1 { strip_bom(&text) } else { &text };
+                    if let Some(p) = parse_jsonl_line(doc, *line, text)? {
+                        let paragraph = admit(
+                            &mut self.ids,
+                            &mut self.warnings,
+                            doc,
+                            p,
+                            *index,
+                            DocFormat::Jsonl,
+                            options,
+                        );
+                        *index += 1;
+                        return Ok(Some(paragraph));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens the next file: a JSONL file for reading a record at a time, any other read whole.
+    fn start(&mut self, path: &Path) -> Result<(), CorpusError> {
+        self.opened += 1;
+        let doc = path.display().to_string();
+        let io = |source| CorpusError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let format = DocFormat::from_path(path);
+        if format == DocFormat::Jsonl {
+            let mut file = fs::File::open(path).map_err(io)?;
+            let mut head = Vec::with_capacity(BINARY_PROBE);
+            (&mut file)
+                .take(BINARY_PROBE as u64)
+                .read_to_end(&mut head)
+                .map_err(io)?;
+            if is_binary(&head) {
+                self.warnings.push(Warning::Binary { doc });
+                return Ok(());
+            }
+            self.documents.push(doc.clone());
+            let rest = std::io::BufReader::with_capacity(1 << 16, file);
+            self.source = Source::Records {
+                doc,
+                lines: Box::new(std::io::Cursor::new(head).chain(rest)),
+                line: 0,
+                bad_utf8: false,
+                index: 0,
+            };
+            return Ok(());
+        }
+        let bytes = fs::read(path).map_err(io)?;
+        let Some(text) = decode(&doc, &bytes, &mut self.warnings) else {
+            return Ok(());
+        };
+        let paragraphs = split_document(&doc, strip_bom(&text), format);
+        self.documents.push(doc.clone());
+        self.source = Source::Article {
+            doc,
+            format,
+            paragraphs: paragraphs.into_iter().enumerate(),
+        };
+        Ok(())
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<Paragraph, CorpusError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_admitted()? {
+                Ok(p) if is_left_out(&p, self.options) => self.skipped += 1,
+                item => return Some(item),
+            }
+        }
     }
 }
 
@@ -346,43 +534,151 @@ struct RawParagraph {
     heading: bool,
 }
 
-fn parse_jsonl(doc: &str, text: &str) -> Result<Vec<RawParagraph>, CorpusError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
-            continue;
+/// One line of a JSONL file as a record; a blank line is none.
+fn parse_jsonl_line(
+    doc: &str,
+    line_no: usize,
+    line: &str,
+) -> Result<Option<RawParagraph>, CorpusError> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let error = |message: String| CorpusError::Jsonl {
+        path: PathBuf::from(doc),
+        line: line_no,
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| error(format!("not valid JSON: {e}")))?;
+    let text = match value.get("text") {
+        Some(serde_json::Value::String(s)) => s.trim().to_string(),
+        Some(other) => {
+            return Err(error(format!(
+                "\"text\" must be a string, found {}",
+                json_kind(other)
+            )))
         }
-        let error = |message: String| CorpusError::Jsonl {
-            path: PathBuf::from(doc),
-            line: line_no,
-            message,
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| error(format!("not valid JSON: {e}")))?;
-        let text = match value.get("text") {
-            Some(serde_json::Value::String(s)) => s.trim().to_string(),
-            Some(other) => {
-                return Err(error(format!(
-                    "\"text\" must be a string, found {}",
-                    json_kind(other)
-                )))
-            }
-            None => return Err(error("record has no \"text\" field".into())),
-        };
-        let id = match value.get("id") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => format!("{doc}:{line_no}"),
-        };
-        out.push(RawParagraph {
-            id,
-            line: line_no,
-            text,
-            heading: false,
+        None => return Err(error("record has no \"text\" field".into())),
+    };
+    let id = match value.get("id") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => format!("{doc}:{line_no}"),
+    };
+    Ok(Some(RawParagraph {
+        id,
+        line: line_no,
+        text,
+        heading: false,
+    }))
+}
+
+/// A text or Markdown document's paragraphs, before classification.
+fn split_document(doc: &str, text: &str, format: DocFormat) -> Vec<RawParagraph> {
+    split_paragraphs(text, format == DocFormat::Markdown)
+        .into_iter()
+        .map(|p| RawParagraph {
+            id: format!("{doc}:{}", p.line),
+            line: p.line,
+            text: p.text,
+            heading: p.heading,
+        })
+        .collect()
+}
+
+/// A document's bytes as text: none (with a warning) when binary; invalid UTF-8 replaced, with
+/// a warning naming the first bad line; a BOM dropped.
+fn decode<'a>(
+    doc: &str,
+    bytes: &'a [u8],
+    warnings: &mut Vec<Warning>,
+) -> Option<std::borrow::Cow<'a, str>> {
+    if is_binary(bytes) {
+        warnings.push(Warning::Binary {
+            doc: doc.to_string(),
+        });
+        return None;
+    }
+    Some(match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            warnings.push(Warning::InvalidUtf8 {
+                doc: doc.to_string(),
+                line,
+            });
+            String::from_utf8_lossy(bytes)
+        }
+    })
+}
+
+fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// How much of a file the binary test reads: a NUL in it marks the file as binary.
+const BINARY_PROBE: usize = 8192;
+
+fn is_binary(head: &[u8]) -> bool {
+    head[..head.len().min(BINARY_PROBE)].contains(&0)
+}
+
+fn is_left_out(paragraph: &Paragraph, options: CorpusOptions) -> bool {
+    paragraph.kind == ParagraphKind::Boilerplate && !options.keep_all
+}
+
+/// A raw paragraph as it goes downstream: cut to `max_chars`, given an id no other paragraph
+/// has, its leading list marker dropped and its kind decided. `index` is its place in the
+/// document (the first paragraph of an article may be its title).
+fn admit(
+    ids: &mut HashSet<String>,
+    warnings: &mut Vec<Warning>,
+    doc: &str,
+    mut p: RawParagraph,
+    index: usize,
+    format: DocFormat,
+    options: CorpusOptions,
+) -> Paragraph {
+    let limit = options.max_chars.max(1);
+    if let Some((cut, _)) = p.text.char_indices().nth(limit) {
+        warnings.push(Warning::Cut {
+            doc: doc.to_string(),
+            line: p.line,
+            chars: p.text.chars().count(),
+            limit,
+        });
+        p.text.truncate(cut);
+    }
+    if !ids.insert(p.id.clone()) {
+        let fallback = format!("{doc}:{}", p.line);
+        ids.insert(fallback.clone());
+        warnings.push(Warning::DuplicateId {
+            doc: doc.to_string(),
+            line: p.line,
+            id: std::mem::replace(&mut p.id, fallback.clone()),
+            fallback,
         });
     }
-    Ok(out)
+    let record = format == DocFormat::Jsonl;
+    let kind = if record && options.keep_records {
+        ParagraphKind::Body
+    } else {
+        if let Some(rest) = strip_leading_marker(&p.text) {
+            p.text = rest.to_string();
+        }
+        classify(&p.text, p.heading, index == 0 && !record, options.min_words)
+    };
+    Paragraph {
+        id: p.id,
+        doc: doc.to_string(),
+        line: p.line,
+        text: p.text,
+        kind,
+    }
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -44,11 +44,29 @@
 //! print!("{}", Report::new(&themes, &index.paragraphs, skipped, &params).render(Format::Markdown));
 //! # Ok::<(), themescope::Error>(())
 //! ```
+//!
+//! An on-disk index, built by streaming the corpus (resumable; what is stored is skipped), then
+//! searched:
+//!
+//! ```
+//! use themescope::{CorpusOptions, Options, Themescope, STREAM_SLICE};
+//!
+//! let scope = Themescope::try_new(Options::default())?;
+//! let dir = tempfile::tempdir().expect("a temporary directory");
+//! let report = scope.build_index(dir.path(), &["data/nato-ukraine"], CorpusOptions::default(), STREAM_SLICE, &mut |_, _| {})?;
+//! assert_eq!(report.added, 66);
+//! let index = scope.open_index(dir.path())?;
+//! for (hit, p) in scope.nearest_in(&index, "security guarantees for Ukraine", 3)? {
+//!     println!("{:.3} {}:{} {}", hit.score, p.doc, p.line, p.text);
+//! }
+//! # Ok::<(), themescope::Error>(())
+//! ```
 
 pub mod corpus;
 pub mod distill;
 pub mod embed;
 pub mod eval;
+pub mod fsutil;
 pub mod index;
 pub mod model;
 #[cfg(feature = "fetch")]
@@ -59,11 +77,13 @@ pub mod themes;
 
 pub use corpus::{Corpus, CorpusOptions, Paragraph};
 pub use embed::{EmbedOptions, Embedder, LongText};
-pub use index::{Hit, Index};
+pub use index::{DiskIndex, Hit, Index};
 pub use linfa::ParamGuard;
 pub use model::{ModelChoice, ModelDir};
 pub use report::{Format, Report};
-pub use scope::{Embedding, Options, ProgressFn, StageFn, Themescope};
+pub use scope::{
+    Embedding, Options, Placed, ProgressFn, StageFn, Streamed, Themescope, STREAM_SLICE,
+};
 pub use themes::{Method, ThemeCount, ThemeModel, ThemeParams, ValidThemeParams};
 
 /// Any error of the library, for callers that handle them alike; each module's own error type
@@ -81,61 +101,11 @@ pub enum Error {
     #[error(transparent)]
     Params(#[from] themes::ParamError),
     #[error(transparent)]
-    Eval(#[from] eval::EvalError),
-    #[error(transparent)]
     Index(#[from] index::IndexError),
     #[error(transparent)]
     Build(#[from] index::BuildError),
-}
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-/// Where themescope keeps fetched models and the embedding cache: `THEMESCOPE_HOME`, else the
-/// user's cache directory (`~/.cache/themescope` on Linux).
-pub fn home_dir() -> PathBuf {
-    match std::env::var_os("THEMESCOPE_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => dirs::cache_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("themescope"),
-    }
-}
-
-/// Writes a file whole or not at all: a temporary file beside it, synced, then renamed.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    atomic_write_all(&[(path, bytes)])
-}
-
-/// Writes files that belong together (vectors and their ids): every one is written and synced
-/// beside its target before any is renamed into place, so a failure (disk full, interrupt)
-/// leaves the user's files as they were.
-pub fn atomic_write_all(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
-    let mut staged = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
-        staged.push((stage(path, bytes)?, *path));
-    }
-    for (file, path) in staged {
-        file.persist(path).map_err(|e| e.error)?;
-    }
-    Ok(())
-}
-
-fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-");
-    // A temporary file is private (0600); what the user asked for is an ordinary file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut file = builder.tempfile_in(dir)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    Ok(file)
+    #[error(transparent)]
+    Export(#[from] index::export::ExportError),
+    #[error(transparent)]
+    Scale(#[from] themes::scale::ScaleError),
 }

@@ -6,10 +6,20 @@ use std::sync::Arc;
 
 use ndarray::Array2;
 
-use crate::corpus::Paragraph;
-use crate::embed::{EmbedOptions, EmbedStats, Embedder, LongText, Precision, DEFAULT_BATCH_SIZE};
-use crate::index::{embed_cached, CacheStats, EmbeddingCache, Hit, Index};
+use std::path::Path;
+
+use crate::corpus::{CorpusError, CorpusOptions, Paragraph};
+use crate::embed::{
+    EmbedError, EmbedOptions, EmbedStats, Embedder, LongText, Precision, DEFAULT_BATCH_SIZE,
+};
+use crate::index::build::{self, BuildProgress, BuildReport};
+use crate::index::export::RowSink;
+use crate::index::{
+    embed_cached, CacheStats, CachedEmbedder, DiskIndex, EmbeddingCache, Hit, Index, IndexError,
+    IndexSpec, IndexWriter, Manifest, SavedThemes,
+};
 use crate::model::{self, ModelChoice, ModelDir, Store};
+use crate::themes::scale::{fit_index, IndexThemes};
 use crate::themes::{PhraseEmbedder, ThemeModel, ValidThemeParams};
 use crate::Error;
 
@@ -28,7 +38,7 @@ pub struct Options {
     pub batch_size: usize,
     /// Number format of the model's dense layers; int8 vectors are cached apart from f32 ones.
     pub precision: Precision,
-    /// Read and write the embedding cache under [`crate::home_dir`]`/cache`.
+    /// Read and write the embedding cache under [`crate::fsutil::home_dir`]`/cache`.
     pub cache: bool,
     /// Progress bars on stderr while a model is fetched.
     pub fetch_progress: bool,
@@ -81,6 +91,19 @@ pub struct Embedding {
     pub cache: CacheStats,
 }
 
+/// Paragraphs embedded at a time by [`Themescope::embed_stream`]: a multiple of the cache's
+/// pack size, so a stream embeds the same batches as one call over the same texts.
+pub const STREAM_SLICE: usize = 4096;
+
+/// What [`Themescope::embed_stream`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Streamed {
+    /// Rows handed to the sink.
+    pub rows: usize,
+    pub stats: EmbedStats,
+    pub cache: CacheStats,
+}
+
 /// A loaded model with its cache: embed, search, fit themes.
 pub struct Themescope {
     model: ModelDir,
@@ -121,7 +144,7 @@ impl Themescope {
         );
         let cache = options.cache.then(|| {
             EmbeddingCache::new(
-                &crate::home_dir().join("cache"),
+                &crate::fsutil::home_dir().join("cache"),
                 &cache_key,
                 model.spec.max_seq_length,
                 options.long_text,
@@ -181,6 +204,45 @@ impl Themescope {
         Ok(self.embedder.embed_one(text)?)
     }
 
+    /// Embeds paragraphs as they come (from a [`crate::corpus::Reader`], say), [`STREAM_SLICE`]
+    /// at a time through the cache, and hands each slice with its vectors to `sink`: memory
+    /// holds one slice whatever the number of paragraphs, and the rows are those
+    /// [`Themescope::index`] makes of the same paragraphs.
+    pub fn embed_stream<I>(&self, paragraphs: I, sink: &mut dyn RowSink) -> Result<Streamed, Error>
+    where
+        I: IntoIterator<Item = Result<Paragraph, CorpusError>>,
+    {
+        let mut cached = CachedEmbedder::open(&self.embedder, self.cache.as_ref());
+        let mut streamed = Streamed::default();
+        let mut slice = Vec::with_capacity(STREAM_SLICE);
+        let mut paragraphs = paragraphs.into_iter().peekable();
+        while paragraphs.peek().is_some() {
+            slice.clear();
+            for paragraph in paragraphs.by_ref().take(STREAM_SLICE) {
+                slice.push(paragraph?);
+            }
+            if self.embedder.cancelled() {
+                return Err(EmbedError::Interrupted.into());
+            }
+            let texts: Vec<&str> = slice.iter().map(|p| p.text.as_str()).collect();
+            let done = streamed.rows;
+            let read = done + slice.len();
+            let (vectors, stats) = cached.embed(&texts, &mut |d, total| {
+                if let Some(report) = &self.progress {
+                    report(done + d * texts.len() / total.max(1), read);
+                }
+            })?;
+            sink.write(&slice, vectors.view())?;
+            streamed.rows = read;
+            streamed.stats += stats;
+            if let Some(report) = &self.progress {
+                report(read, read);
+            }
+        }
+        streamed.cache = cached.finish();
+        Ok(streamed)
+    }
+
     /// Embeds paragraphs into an [`Index`] that keeps each vector with its paragraph.
     pub fn index(&self, paragraphs: Vec<Paragraph>) -> Result<(Index, Embedding), Error> {
         let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
@@ -219,4 +281,141 @@ impl PhraseEmbedder for Themescope {
         embed_cached(&self.embedder, self.cache.as_ref(), phrases, &mut |_, _| {})
             .map(|(vectors, _, _)| vectors)
     }
+}
+
+/// The on-disk index through the front door: built, extended, searched and themed by this
+/// model, with one compatibility check (the same width, and the same model and embedding mode
+/// unless the vectors were imported).
+impl Themescope {
+    /// What this run's vectors are, as an index records them.
+    pub fn index_spec(&self) -> IndexSpec {
+        IndexSpec {
+            dim: self.embedder.dim(),
+            model: Some(self.vectors_key.clone()),
+        }
+    }
+
+    /// Opens the index in `dir` for this model: [`IndexError::Mismatch`] when it holds
+    /// vectors of another width, or of another model.
+    pub fn open_index(&self, dir: &Path) -> Result<DiskIndex, Error> {
+        let index = DiskIndex::open(dir)?;
+        index.manifest().spec.check(dir, &self.index_spec())?;
+        Ok(index)
+    }
+
+    /// Streams `inputs` into the index in `dir` (made if new, extended if not; what is stored
+    /// is skipped), `slice` paragraphs embedded and committed at a time; an interrupted build
+    /// keeps its commits and resumes. Returns what was read and added.
+    pub fn build_index<P: AsRef<Path>>(
+        &self,
+        dir: &Path,
+        inputs: &[P],
+        options: CorpusOptions,
+        slice: usize,
+        progress: BuildProgress,
+    ) -> Result<BuildReport, Error> {
+        let mut writer = IndexWriter::open(dir, &self.index_spec())?;
+        let report = build::build(
+            &mut writer,
+            &self.embedder,
+            inputs,
+            options,
+            slice,
+            progress,
+        )?;
+        writer.finish()?;
+        Ok(report)
+    }
+
+    /// The `k` stored paragraphs nearest `query`, best first, with their scores.
+    pub fn nearest_in(
+        &self,
+        index: &DiskIndex,
+        query: &str,
+        k: usize,
+    ) -> Result<Vec<(Hit, Paragraph)>, Error> {
+        if index.is_empty() {
+            return Err(IndexError::Empty(index.dir().to_path_buf()).into());
+        }
+        let hits = index.nearest(&self.embed_query(query)?, k)?;
+        let mut out = Vec::with_capacity(hits.len());
+        for hit in hits {
+            let paragraph = index.paragraph(hit.row)?;
+            out.push((hit, paragraph));
+        }
+        Ok(out)
+    }
+
+    /// Themes of the whole index, fitted on a seeded sample and every row assigned; saved in
+    /// the index so that new rows can be placed ([`Themescope::place_rows`]).
+    pub fn themes_in(
+        &self,
+        index: &DiskIndex,
+        params: &ValidThemeParams,
+    ) -> Result<IndexThemes, Error> {
+        if index.is_empty() {
+            return Err(IndexError::Empty(index.dir().to_path_buf()).into());
+        }
+        let fitted = fit_index(index, params, Some(self))?;
+        fitted.saved.write(index.dir())?;
+        Ok(fitted)
+    }
+
+    /// Where `rows` of the index fall among its saved themes: per theme how many, and how many
+    /// fit none; `None` when no themes are saved yet.
+    pub fn place_rows(
+        index: &DiskIndex,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Option<Placed>, Error> {
+        let Ok(saved) = SavedThemes::read(index.dir()) else {
+            return Ok(None);
+        };
+        let mut placed = Placed {
+            by_theme: vec![0; saved.themes.len()],
+            none: 0,
+            saved,
+        };
+        let mut start = rows.start;
+        while start < rows.end {
+            let n = (rows.end - start).min(PLACE_BLOCK);
+            let block = index.read_rows(start, n)?;
+            for place in placed.saved.place(block.view()) {
+                match place {
+                    Some(t) => placed.by_theme[t] += 1,
+                    None => placed.none += 1,
+                }
+            }
+            start += n;
+        }
+        Ok(Some(placed))
+    }
+
+    /// Imports vectors made elsewhere (`.npy`, with the `embed` sidecar of ids and texts) into
+    /// the index in `dir`; rows already stored are skipped. No model is needed.
+    pub fn import_index(
+        dir: &Path,
+        npy: &Path,
+        ids: Option<&Path>,
+        stop: &dyn Fn() -> bool,
+        progress: BuildProgress,
+    ) -> Result<(BuildReport, Manifest), Error> {
+        let (_, dim) = build::npy_shape(npy)?;
+        let mut writer = IndexWriter::open(dir, &IndexSpec { dim, model: None })?;
+        let report = build::import(&mut writer, npy, ids, stop, progress)?;
+        let manifest = writer.finish()?;
+        Ok((report, manifest))
+    }
+}
+
+/// Rows read at a time when placing rows among saved themes.
+const PLACE_BLOCK: usize = 65_536;
+
+/// What [`Themescope::place_rows`] found.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// Rows per saved theme, in the saved order.
+    pub by_theme: Vec<usize>,
+    /// Rows further from every theme than its bar.
+    pub none: usize,
+    pub saved: SavedThemes,
 }

@@ -646,3 +646,43 @@ fn the_readme_sample_report_is_the_real_output_of_its_command() {
         "README's sample report differs from `themescope themes data/nato-ukraine`"
     );
 }
+
+/// Ids are unique only within a document in an on-disk index: two documents that both have a
+/// paragraph "1" must each keep their own theme on the map.
+#[test]
+fn map_marks_take_their_row_theme_when_ids_repeat_across_documents() {
+    let (vectors, texts, truth) = generated();
+    let params = ThemeParams::new()
+        .count(ThemeCount::Fixed(3))
+        .check()
+        .unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
+    // Twelve documents of three paragraphs each, ids "1", "2", "3" in every one.
+    let paragraphs: Vec<themescope::Paragraph> = texts
+        .iter()
+        .enumerate()
+        .map(|(row, text)| themescope::Paragraph {
+            id: format!("{}", row % 3 + 1),
+            doc: format!("doc{}.jsonl", row / 3),
+            line: row % 3 + 1,
+            text: text.clone(),
+            kind: themescope::corpus::ParagraphKind::Body,
+        })
+        .collect();
+    let rows: Vec<usize> = (0..paragraphs.len()).collect();
+    let layout = ndarray::Array2::<f32>::zeros((rows.len(), 2));
+    let report = themescope::Report::new(&model, &paragraphs, 0, &params).with_map(
+        &rows,
+        layout.view(),
+        &paragraphs,
+    );
+    let row_theme = model.row_themes(paragraphs.len());
+    for (row, point) in report.map.iter().enumerate() {
+        assert_eq!(
+            point.theme,
+            row_theme[row].map(|t| t + 1),
+            "row {row} (group {}) is marked with another row's theme",
+            truth[row]
+        );
+    }
+}

@@ -1,19 +1,20 @@
 //! One function per command: gather inputs through the library, then print.
 
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use ndarray_npy::WriteNpyExt;
+use anyhow::Result;
 use serde::Serialize;
 use themescope::embed::cosine;
+use themescope::index::export::{JsonLines, NpyFiles, ParquetFile};
 use themescope::model::{self, known_models, ModelChoice, Store};
 use themescope::report::Report;
 use themescope::themes::{ThemeCount, ThemeParams};
 use themescope::ParamGuard;
 
 use super::args::{Cli, Command, CorpusArgs, EmbedFormat, ModelAction, SimilarityArgs, ThemesArgs};
-use super::session::{load_corpus, Session};
+use super::output::{check_writable, emit, print_hits, render, round4, sidecar_path, stdout};
+use super::session::{load_corpus, open_corpus, Session};
 use super::UsageError;
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -56,108 +57,16 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
-    BufWriter::new(io::stdout().lock())
+/// Where `embed` writes its rows.
+enum EmbedTarget<'a> {
+    Stdout,
+    Npy(&'a Path),
+    Parquet(&'a Path),
 }
 
-/// Refuses to overwrite what the user has, unless told to, and finds out before any work is
-/// done whether the output can be written at all.
-pub fn check_writable(path: &Path, force: bool) -> Result<()> {
-    if path.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: it is a directory (give a file name)",
-            path.display()
-        );
-    }
-    if path.exists() && !force {
-        anyhow::bail!(
-            "{} already exists (use --force to overwrite it)",
-            path.display()
-        );
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: directory {} does not exist (create it first)",
-            path.display(),
-            dir.display()
-        );
-    }
-    if let Err(e) = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir) {
-        anyhow::bail!(
-            "cannot write {}: cannot create files in {}: {}",
-            path.display(),
-            dir.display(),
-            io_reason(&e)
-        );
-    }
-    Ok(())
-}
-
-/// Writes an output file whole or not at all, with the reason in the message if it fails.
-fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    super::check_interrupt()?;
-    themescope::atomic_write(path, bytes)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), io_reason(&e)))
-}
-
-/// An I/O error as a user reads it: "no space left on device", not "(os error 28)".
-pub fn io_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.find(" (os error") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text.to_string(),
-    }
-}
-
-/// `out.npy` → `out.ids.jsonl`.
-pub fn sidecar_path(npy: &Path) -> PathBuf {
-    npy.with_extension("ids.jsonl")
-}
-
-#[derive(Serialize)]
-struct EmbedRecord<'a> {
-    id: &'a str,
-    doc: &'a str,
-    line: usize,
-    kind: themescope::corpus::ParagraphKind,
-    text: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vector: Option<Vec<f32>>,
-}
-
-/// `embed --format parquet`: one table, written atomically.
-fn embed_parquet(
-    global: &super::args::GlobalArgs,
-    corpus_args: &CorpusArgs,
-    path: &Path,
-    force: bool,
-) -> Result<()> {
-    check_writable(path, force)?;
-    let corpus = load_corpus(corpus_args, true, global.quiet)?;
-    let session = Session::open(global)?;
-    let index = session.index(corpus)?;
-    let bytes = themescope::index::parquet::to_parquet(&index.paragraphs, index.vectors.view())?;
-    write_output(path, &bytes)?;
-    if !global.quiet {
-        eprintln!(
-            "wrote {} ({} rows, vectors of {} float32)",
-            path.display(),
-            index.vectors.nrows(),
-            index.vectors.ncols()
-        );
-    }
-    Ok(())
-}
-
+/// `embed`: paragraphs read, embedded and written a slice at a time, files through temporaries
+/// renamed at the end, so memory holds one slice whatever the corpus' size and an interrupted
+/// run leaves no output.
 fn embed(
     global: &super::args::GlobalArgs,
     corpus_args: &CorpusArgs,
@@ -165,7 +74,7 @@ fn embed(
     format: Option<EmbedFormat>,
     force: bool,
 ) -> Result<()> {
-    match (format, output) {
+    let target = match (format, output) {
         (Some(EmbedFormat::Jsonl), Some(_)) => {
             return Err(
                 UsageError("--format jsonl prints to stdout: leave out --output".into()).into(),
@@ -175,80 +84,53 @@ fn embed(
             return Err(UsageError("--format parquet needs --output FILE.parquet".into()).into())
         }
         (Some(EmbedFormat::Parquet), Some(path)) => {
-            return embed_parquet(global, corpus_args, path, force)
+            check_writable(path, force)?;
+            EmbedTarget::Parquet(path)
         }
         (_, Some(npy)) => {
             check_writable(npy, force)?;
             check_writable(&sidecar_path(npy), force)?;
+            EmbedTarget::Npy(npy)
         }
-        (_, None) => {}
-    }
-    let corpus = load_corpus(corpus_args, true, global.quiet)?;
+        (_, None) => EmbedTarget::Stdout,
+    };
+    let mut reader = open_corpus(corpus_args, true)?;
     let session = Session::open(global)?;
-    let index = session.index(corpus)?;
-    let records = index
-        .paragraphs
-        .iter()
-        .zip(index.vectors.rows())
-        .map(|(p, v)| EmbedRecord {
-            id: &p.id,
-            doc: &p.doc,
-            line: p.line,
-            kind: p.kind,
-            text: &p.text,
-            vector: output.is_none().then(|| v.to_vec()),
-        });
-    match output {
-        None => {
-            let mut out = stdout();
-            for record in records {
-                serde_json::to_writer(&mut out, &record)?;
-                writeln!(out)?;
-            }
-            out.flush()?;
+    let dim = session.scope.embedder().dim();
+    match target {
+        EmbedTarget::Stdout => {
+            let mut sink = JsonLines::new(stdout());
+            session.stream(corpus_args, &mut reader, &mut sink)?;
+            sink.into_inner().flush()?;
         }
-        Some(npy) => {
-            let mut bytes = Vec::new();
-            index
-                .vectors
-                .write_npy(&mut bytes)
-                .context("cannot encode .npy")?;
-            let mut sidecar = Vec::new();
-            for record in records {
-                serde_json::to_writer(&mut sidecar, &record)?;
-                sidecar.push(b'\n');
-            }
+        EmbedTarget::Npy(npy) => {
             let ids = sidecar_path(npy);
+            let mut files = NpyFiles::create(npy, &ids, dim)?;
+            session.stream(corpus_args, &mut reader, &mut files)?;
             super::check_interrupt()?;
-            themescope::atomic_write_all(&[(npy, &bytes), (&ids, &sidecar)]).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot write {} and {}: {}",
-                    npy.display(),
-                    ids.display(),
-                    io_reason(&e)
-                )
-            })?;
+            let rows = files.commit()?;
             if !global.quiet {
                 eprintln!(
-                    "wrote {} ({} × {} float32) and {}",
+                    "wrote {} ({rows} × {dim} float32) and {}",
                     npy.display(),
-                    index.vectors.nrows(),
-                    index.vectors.ncols(),
                     ids.display()
+                );
+            }
+        }
+        EmbedTarget::Parquet(path) => {
+            let mut table = ParquetFile::create(path, dim)?;
+            session.stream(corpus_args, &mut reader, &mut table)?;
+            super::check_interrupt()?;
+            let rows = table.commit()?;
+            if !global.quiet {
+                eprintln!(
+                    "wrote {} ({rows} rows, vectors of {dim} float32)",
+                    path.display()
                 );
             }
         }
     }
     Ok(())
-}
-
-#[derive(Serialize)]
-pub struct NearestRecord<'a> {
-    pub id: &'a str,
-    pub doc: &'a str,
-    pub line: usize,
-    pub score: f32,
-    pub text: &'a str,
 }
 
 fn nearest(
@@ -265,42 +147,11 @@ fn nearest(
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
     let hits = session.scope.nearest(&index, query, k)?;
-    let mut out = stdout();
-    if json {
-        let records: Vec<NearestRecord> = hits
-            .iter()
-            .map(|h| {
-                let p = &index.paragraphs[h.row];
-                NearestRecord {
-                    id: &p.id,
-                    doc: &p.doc,
-                    line: p.line,
-                    score: round4(h.score),
-                    text: &p.text,
-                }
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &records)?;
-        writeln!(out)?;
-    } else {
-        for (rank, hit) in hits.iter().enumerate() {
-            let p = &index.paragraphs[hit.row];
-            writeln!(
-                out,
-                "{:>2}. {:.3}  {}:{}",
-                rank + 1,
-                hit.score,
-                p.doc,
-                p.line
-            )?;
-            for line in textwrap::wrap(&p.text, 92) {
-                writeln!(out, "      {line}")?;
-            }
-            writeln!(out)?;
-        }
-    }
-    out.flush()?;
-    Ok(())
+    let hits: Vec<(f32, &themescope::Paragraph)> = hits
+        .iter()
+        .map(|h| (h.score, &index.paragraphs[h.row]))
+        .collect();
+    print_hits(&hits, json)
 }
 
 fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
@@ -318,7 +169,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         .map_err(|e| UsageError(e.to_string()))?;
     if let Some(dir) = &args.index {
         let rendered = super::index::themes(global, args, dir, &params)?;
-        return emit_report(global, args, &rendered);
+        return emit(args.output.as_deref(), &rendered, global.quiet);
     }
     let corpus = load_corpus(&args.corpus, false, global.quiet)?;
     if let ThemeCount::Fixed(k) = args.k {
@@ -347,36 +198,15 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
             );
         }
     }
-    let mut report = Report::new(&model, &index.paragraphs, skipped, &params);
-    if args.format == themescope::report::Format::Html {
-        let (rows, layout) =
-            themescope::themes::map::sampled_layout(index.vectors.view(), args.seed);
-        report = report.with_map(&rows, layout.view(), &index.paragraphs);
-    }
-    let rendered = report.render(args.format);
-    emit_report(global, args, &rendered)
-}
-
-/// The rendered report to --output (whole or not at all) or stdout.
-fn emit_report(global: &super::args::GlobalArgs, args: &ThemesArgs, rendered: &str) -> Result<()> {
-    match &args.output {
-        Some(path) => {
-            write_output(path, rendered.as_bytes())?;
-            if !global.quiet {
-                eprintln!("wrote {}", path.display());
-            }
-        }
-        None => {
-            let mut out = stdout();
-            out.write_all(rendered.as_bytes())?;
-            out.flush()?;
-        }
-    }
-    Ok(())
-}
-
-pub fn round4(x: f32) -> f32 {
-    (x * 10_000.0).round() / 10_000.0
+    let report = Report::new(&model, &index.paragraphs, skipped, &params);
+    let rendered = render(
+        report,
+        args.format,
+        index.vectors.view(),
+        &index.paragraphs,
+        args.seed,
+    );
+    emit(args.output.as_deref(), &rendered, global.quiet)
 }
 
 #[derive(Serialize)]

@@ -7,17 +7,17 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use themescope::corpus::{CorpusOptions, Warning};
 use themescope::index::build::{self, BuildReport};
 use themescope::index::store::disk_bytes;
-use themescope::index::{DiskIndex, IndexError, IndexSpec, IndexWriter};
+use themescope::index::SavedThemes;
+use themescope::index::{DiskIndex, IndexError};
 use themescope::progress::bar;
 use themescope::report::count;
-use themescope::themes::scale::{fit_index, SavedThemes};
+use themescope::Themescope;
 
 use super::args::{BenchTarget, CorpusArgs, ExportFormat, GlobalArgs, IndexAction, ThemesArgs};
-use super::commands::{check_writable, round4, stdout, NearestRecord};
-use super::session::{require_inputs, Session};
+use super::output::{check_writable, print_hits, render, sidecar_path, stdout};
+use super::session::{corpus_options, print_warnings, require_inputs, Session};
 use super::{InterruptedAfter, UsageError};
 
 pub fn run(global: &GlobalArgs, action: IndexAction) -> Result<()> {
@@ -48,15 +48,6 @@ pub fn run(global: &GlobalArgs, action: IndexAction) -> Result<()> {
     }
 }
 
-fn corpus_options(args: &CorpusArgs) -> CorpusOptions {
-    CorpusOptions {
-        min_words: args.min_words as usize,
-        keep_all: args.keep_all,
-        max_chars: args.max_chars,
-        keep_records: false,
-    }
-}
-
 /// What an interrupted writer kept, as the interrupt message says it.
 fn interrupted(dir: &Path) -> anyhow::Error {
     let rows = DiskIndex::open(dir).map(|i| i.len()).unwrap_or(0);
@@ -68,11 +59,14 @@ fn interrupted(dir: &Path) -> anyhow::Error {
     .into()
 }
 
-fn is_interrupted(e: &themescope::index::BuildError) -> bool {
+fn is_interrupted(e: &themescope::Error) -> bool {
+    use themescope::embed::EmbedError;
+    use themescope::index::BuildError;
     matches!(
         e,
-        themescope::index::BuildError::Embed(themescope::embed::EmbedError::Interrupted)
-            | themescope::index::BuildError::Interrupted
+        themescope::Error::Build(
+            BuildError::Embed(EmbedError::Interrupted) | BuildError::Interrupted
+        ) | themescope::Error::Embed(EmbedError::Interrupted)
     )
 }
 
@@ -86,18 +80,12 @@ fn build(
     require_inputs(args)?;
     let started = Instant::now();
     let session = Session::open(global)?;
-    let spec = IndexSpec {
-        dim: session.scope.embedder().dim(),
-        model: Some(session.scope.vectors_key().to_string()),
-    };
-    let mut writer = IndexWriter::open(dir, &spec)?;
-    let before = writer.rows();
+    let before = DiskIndex::open(dir).map_or(0, |index| index.len());
     let progress = bar(!global.quiet, 0, "paragraphs embedded");
-    let report = build::build(
-        &mut writer,
-        session.scope.embedder(),
+    let report = session.scope.build_index(
+        dir,
         &args.inputs,
-        corpus_options(args),
+        corpus_options(args, false),
         slice,
         &mut |read, added| {
             progress.set_length(read as u64);
@@ -106,13 +94,10 @@ fn build(
     );
     progress.finish_and_clear();
     let report = match report {
-        Err(e) if is_interrupted(&e) => {
-            drop(writer);
-            return Err(interrupted(dir));
-        }
+        Err(e) if is_interrupted(&e) => return Err(interrupted(dir)),
         other => other?,
     };
-    let manifest = writer.finish()?;
+    let rows = DiskIndex::open(dir)?.len();
     print_warnings(&report.warnings, global.quiet);
     if !global.quiet {
         eprintln!(
@@ -125,7 +110,7 @@ fn build(
                 n => format!(", {n} with a changed text (both versions kept)"),
             },
             report.boilerplate,
-            count(manifest.rows as usize, "paragraph"),
+            count(rows, "paragraph"),
             dir.display(),
             started.elapsed().as_secs_f64()
         );
@@ -136,40 +121,25 @@ fn build(
     Ok(())
 }
 
-fn print_warnings(warnings: &[Warning], quiet: bool) {
-    if quiet {
-        return;
-    }
-    for warning in warnings {
-        eprintln!("themescope: warning: {warning}");
-    }
-}
-
 fn import(global: &GlobalArgs, npy: &Path, ids: Option<&Path>, dir: &Path) -> Result<()> {
     let started = Instant::now();
-    let (rows, dim) = build::npy_shape(npy)?;
-    let sidecar = super::commands::sidecar_path(npy);
+    let (rows, _) = build::npy_shape(npy)?;
+    let sidecar = sidecar_path(npy);
     let ids = match ids {
         Some(path) => Some(path.to_path_buf()),
         None if sidecar.exists() => Some(sidecar),
         None => None,
     };
-    let spec = IndexSpec { dim, model: None };
-    let mut writer = IndexWriter::open(dir, &spec)?;
     let progress = bar(!global.quiet, rows as u64, "rows imported");
     let stop = || super::check_interrupt().is_err();
-    let report = build::import(&mut writer, npy, ids.as_deref(), &stop, &mut |read, _| {
+    let imported = Themescope::import_index(dir, npy, ids.as_deref(), &stop, &mut |read, _| {
         progress.set_position(read as u64);
     });
     progress.finish_and_clear();
-    let report: BuildReport = match report {
-        Err(e) if is_interrupted(&e) => {
-            drop(writer);
-            return Err(interrupted(dir));
-        }
+    let (report, manifest) = match imported {
+        Err(e) if is_interrupted(&e) => return Err(interrupted(dir)),
         other => other?,
     };
-    let manifest = writer.finish()?;
     if !global.quiet {
         eprintln!(
             "{} read: {} added, {} already stored{}; {} in {} ({:.1}s)",
@@ -259,82 +229,15 @@ fn export(global: &GlobalArgs, dir: &Path, output: &Path, force: bool) -> Result
     Ok(())
 }
 
-/// Opens an index for queries by this run's model: same width, and the same model unless the
-/// vectors were imported.
-fn open_for_queries(session: &Session, dir: &Path) -> Result<DiskIndex> {
-    let index = DiskIndex::open(dir)?;
-    let manifest = index.manifest();
-    if manifest.spec.dim != session.scope.embedder().dim() {
-        anyhow::bail!(
-            "index {} holds {}-dimensional vectors; the model gives {} (use the model it was built with)",
-            dir.display(),
-            manifest.spec.dim,
-            session.scope.embedder().dim()
-        );
-    }
-    if let Some(model) = &manifest.spec.model {
-        if model != session.scope.vectors_key() {
-            anyhow::bail!(
-                "index {} was built with {model}; this run embeds with {} (use the same --model, --truncate and --precision)",
-                dir.display(),
-                session.scope.vectors_key()
-            );
-        }
-    }
-    if index.is_empty() {
-        anyhow::bail!(
-            "index {} is empty: add paragraphs with `themescope index add`",
-            dir.display()
-        );
-    }
-    Ok(index)
-}
-
 pub fn nearest(global: &GlobalArgs, query: &str, dir: &Path, k: usize, json: bool) -> Result<()> {
     if query.trim().is_empty() {
         return Err(UsageError("the query is empty: say what to look for".into()).into());
     }
     let session = Session::open(global)?;
-    let index = open_for_queries(&session, dir)?;
-    let vector = session.scope.embed_query(query)?;
-    let hits = index.nearest(&vector, k)?;
-    let paragraphs = hits
-        .iter()
-        .map(|h| index.paragraph(h.row))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = stdout();
-    if json {
-        let records: Vec<NearestRecord> = hits
-            .iter()
-            .zip(&paragraphs)
-            .map(|(h, p)| NearestRecord {
-                id: &p.id,
-                doc: &p.doc,
-                line: p.line,
-                score: round4(h.score),
-                text: &p.text,
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &records)?;
-        writeln!(out)?;
-    } else {
-        for (rank, (hit, p)) in hits.iter().zip(&paragraphs).enumerate() {
-            writeln!(
-                out,
-                "{:>2}. {:.3}  {}:{}",
-                rank + 1,
-                hit.score,
-                p.doc,
-                p.line
-            )?;
-            for line in textwrap::wrap(&p.text, 92) {
-                writeln!(out, "      {line}")?;
-            }
-            writeln!(out)?;
-        }
-    }
-    out.flush()?;
-    Ok(())
+    let index = session.scope.open_index(dir)?;
+    let hits = session.scope.nearest_in(&index, query, k)?;
+    let hits: Vec<(f32, &themescope::Paragraph)> = hits.iter().map(|(h, p)| (h.score, p)).collect();
+    print_hits(&hits, json)
 }
 
 /// `bench search`: recall@10 of the index's search against exact search, and its latency.
@@ -420,7 +323,8 @@ pub fn bench(target: BenchTarget) -> Result<()> {
 
 /// `index add`: where the new paragraphs fall among the fitted themes.
 fn assign_new(dir: &Path, report: &BuildReport, quiet: bool) -> Result<()> {
-    let Ok(saved) = SavedThemes::read(dir) else {
+    let index = DiskIndex::open(dir)?;
+    let Some(placed) = Themescope::place_rows(&index, report.new_rows.clone())? else {
         if !quiet {
             eprintln!(
                 "no themes fitted yet: `themescope themes --index {}` fits them",
@@ -432,21 +336,7 @@ fn assign_new(dir: &Path, report: &BuildReport, quiet: bool) -> Result<()> {
     if report.new_rows.is_empty() {
         return Ok(());
     }
-    let index = DiskIndex::open(dir)?;
-    let mut landed = vec![0usize; saved.themes.len()];
-    let mut none = 0;
-    let mut start = report.new_rows.start;
-    while start < report.new_rows.end {
-        let n = (report.new_rows.end - start).min(65_536);
-        let block = index.read_rows(start, n)?;
-        for place in saved.place(block.view()) {
-            match place {
-                Some(t) => landed[t] += 1,
-                None => none += 1,
-            }
-        }
-        start += n;
-    }
+    let (saved, landed, none) = (&placed.saved, &placed.by_theme, placed.none);
     let mut out = stdout();
     writeln!(
         out,
@@ -459,7 +349,7 @@ fn assign_new(dir: &Path, report: &BuildReport, quiet: bool) -> Result<()> {
         },
         saved.rows
     )?;
-    for (t, (theme, n)) in saved.themes.iter().zip(&landed).enumerate() {
+    for (t, (theme, n)) in saved.themes.iter().zip(landed).enumerate() {
         if *n > 0 {
             writeln!(out, "{:>7}  {:>2}. {}", n, t + 1, theme.label)?;
         }
@@ -478,21 +368,23 @@ pub fn themes(
 ) -> Result<String> {
     let started = Instant::now();
     let session = Session::open(global)?;
-    let index = open_for_queries(&session, dir)?;
+    let index = session.scope.open_index(dir)?;
     let spinner = themescope::progress::spinner(!global.quiet, "fitting themes on a sample");
-    let fitted = fit_index(&index, params, Some(&session.scope));
+    let fitted = session.scope.themes_in(&index, params);
     spinner.finish_and_clear();
     let fitted = fitted?;
     if global.verbose {
         super::explain_themes(&fitted.model, params);
     }
-    let mut report = themescope::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
+    let report = themescope::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
         .with_population(fitted.rows, &fitted.sizes);
-    if args.format == themescope::report::Format::Html {
-        let (rows, layout) =
-            themescope::themes::map::sampled_layout(fitted.vectors.view(), args.seed);
-        report = report.with_map(&rows, layout.view(), &fitted.paragraphs);
-    }
+    let rendered = render(
+        report,
+        args.format,
+        fitted.vectors.view(),
+        &fitted.paragraphs,
+        args.seed,
+    );
     if !global.quiet {
         eprintln!(
             "{} themes over {} (fitted on {}) in {:.1}s; saved in {} for `index add`",
@@ -503,5 +395,5 @@ pub fn themes(
             dir.display()
         );
     }
-    Ok(report.render(args.format))
+    Ok(rendered)
 }

@@ -5,6 +5,7 @@ mod bench;
 mod commands;
 mod eval;
 mod index;
+mod output;
 mod session;
 
 use std::io::{self, Write};

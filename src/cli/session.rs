@@ -4,11 +4,14 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use themescope::corpus::{Corpus, CorpusOptions, Warning};
+use themescope::corpus::{Corpus, CorpusOptions, Reader, Warning};
+use themescope::embed::EmbedStats;
+use themescope::index::export::RowSink;
+use themescope::index::CacheStats;
 use themescope::index::Index;
 use themescope::progress::bar;
 use themescope::report::count;
-use themescope::{Embedding, LongText, ModelChoice, Options, Themescope};
+use themescope::{LongText, ModelChoice, Options, Streamed, Themescope};
 
 use super::args::{CorpusArgs, GlobalArgs};
 
@@ -90,83 +93,152 @@ impl<'a> Session<'a> {
         let indexed = self.scope.index(corpus.paragraphs);
         self.bar_done();
         let (index, embedding) = indexed?;
-        if !self.global.quiet {
-            let stats = embedding.stats;
-            let max_seq_length = self.scope.model().spec.max_seq_length;
-            let long = match (stats.long_texts, self.global.truncate) {
-                (0, _) => String::new(),
-                (n, false) => {
-                    format!(", {n} longer than {max_seq_length} tokens embedded as windows")
-                }
-                (n, true) => format!(", {n} truncated at {max_seq_length} tokens"),
-            };
-            let cached = match embedding.cache.hits {
-                0 => String::new(),
-                hits => format!(", {hits} from cache"),
-            };
-            eprintln!(
-                "{} from {} ({skipped} skipped as boilerplate or fragments{long}{cached}) in {:.2}s",
-                count(index.paragraphs.len(), "paragraph"),
-                count(documents, "document"),
-                started.elapsed().as_secs_f64()
-            );
-        }
-        self.report_cache(&embedding);
+        self.summarise(
+            index.paragraphs.len(),
+            documents,
+            skipped,
+            &embedding.stats,
+            embedding.cache.hits,
+            started,
+        );
+        self.report_cache(&embedding.cache);
         super::check_interrupt()?;
         Ok(index)
     }
 
-    fn report_cache(&self, embedding: &Embedding) {
-        if let (Some(reason), false) = (&embedding.cache.write_error, self.global.quiet) {
+    /// Embeds the paragraphs `reader` yields into `sink` a slice at a time, then prints the
+    /// reader's warnings and what was done; no paragraph at all is an error.
+    pub fn stream(
+        &self,
+        args: &CorpusArgs,
+        reader: &mut Reader,
+        sink: &mut dyn RowSink,
+    ) -> Result<Streamed> {
+        let started = Instant::now();
+        self.bar_message("embedding");
+        let streamed = self.scope.embed_stream(reader.by_ref(), sink);
+        self.bar_done();
+        print_warnings(&reader.take_warnings(), self.global.quiet);
+        let streamed = streamed?;
+        if streamed.rows == 0 {
+            return Err(nothing_to_work_on(args, reader.skipped()));
+        }
+        self.summarise(
+            streamed.rows,
+            reader.documents(),
+            reader.skipped(),
+            &streamed.stats,
+            streamed.cache.hits,
+            started,
+        );
+        self.report_cache(&streamed.cache);
+        super::check_interrupt()?;
+        Ok(streamed)
+    }
+
+    /// "N paragraphs from M documents (…) in Xs" on stderr.
+    fn summarise(
+        &self,
+        rows: usize,
+        documents: usize,
+        skipped: usize,
+        stats: &EmbedStats,
+        hits: usize,
+        started: Instant,
+    ) {
+        if self.global.quiet {
+            return;
+        }
+        let max_seq_length = self.scope.model().spec.max_seq_length;
+        let long = match (stats.long_texts, self.global.truncate) {
+            (0, _) => String::new(),
+            (n, false) => format!(", {n} longer than {max_seq_length} tokens embedded as windows"),
+            (n, true) => format!(", {n} truncated at {max_seq_length} tokens"),
+        };
+        let cached = match hits {
+            0 => String::new(),
+            hits => format!(", {hits} from cache"),
+        };
+        eprintln!(
+            "{} from {} ({skipped} skipped as boilerplate or fragments{long}{cached}) in {:.2}s",
+            count(rows, "paragraph"),
+            count(documents, "document"),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn report_cache(&self, cache: &CacheStats) {
+        if let (Some(reason), false) = (&cache.write_error, self.global.quiet) {
             eprintln!("themescope: warning: new vectors not cached: {reason}");
         }
-        if self.global.verbose && embedding.cache.dropped > 0 {
+        if self.global.verbose && cache.dropped > 0 {
             eprintln!(
                 "removed {} damaged cache files; their vectors were computed again",
-                embedding.cache.dropped
+                cache.dropped
             );
         }
     }
 }
 
-/// Loads and filters the inputs, printing warnings; an empty result is an error. JSONL records
-/// are kept whole when `keep_records` (what `embed` promises: one row per record).
-pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result<Corpus> {
-    require_inputs(args)?;
-    let options = CorpusOptions {
+/// How the corpus flags filter paragraphs; JSONL records are kept whole when `keep_records`
+/// (what `embed` promises: one row per record).
+pub fn corpus_options(args: &CorpusArgs, keep_records: bool) -> CorpusOptions {
+    CorpusOptions {
         min_words: args.min_words as usize,
         keep_all: args.keep_all,
         max_chars: args.max_chars,
         keep_records,
-    };
-    let corpus = Corpus::load(&args.inputs, options)?;
-    if !quiet {
-        for warning in &corpus.warnings {
-            let flag = match warning {
-                Warning::Cut { .. } => " (--max-chars)",
-                _ => "",
-            };
-            eprintln!("themescope: warning: {warning}{flag}");
-        }
     }
+}
+
+/// Loads and filters the inputs, printing warnings; an empty result is an error.
+pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result<Corpus> {
+    require_inputs(args)?;
+    let corpus = Corpus::load(&args.inputs, corpus_options(args, keep_records))?;
+    print_warnings(&corpus.warnings, quiet);
     if corpus.paragraphs.is_empty() {
-        let what = args
-            .inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let reason = if corpus.skipped.is_empty() {
-            "no text".to_string()
-        } else {
-            format!(
-                "only boilerplate or fragments ({} paragraphs; lower --min-words or use --keep-all)",
-                corpus.skipped.len()
-            )
-        };
-        anyhow::bail!("no paragraphs to work on in {what}: {reason}");
+        return Err(nothing_to_work_on(args, corpus.skipped.len()));
     }
     Ok(corpus)
+}
+
+/// The inputs, to be read as they are embedded (see [`Session::stream`]).
+pub fn open_corpus(args: &CorpusArgs, keep_records: bool) -> Result<Reader> {
+    require_inputs(args)?;
+    Ok(Reader::open(
+        &args.inputs,
+        corpus_options(args, keep_records),
+    )?)
+}
+
+pub fn print_warnings(warnings: &[Warning], quiet: bool) {
+    if quiet {
+        return;
+    }
+    for warning in warnings {
+        let flag = match warning {
+            Warning::Cut { .. } => " (--max-chars)",
+            _ => "",
+        };
+        eprintln!("themescope: warning: {warning}{flag}");
+    }
+}
+
+fn nothing_to_work_on(args: &CorpusArgs, skipped: usize) -> anyhow::Error {
+    let what = args
+        .inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reason = if skipped == 0 {
+        "no text".to_string()
+    } else {
+        format!(
+            "only boilerplate or fragments ({skipped} paragraphs; lower --min-words or use --keep-all)"
+        )
+    };
+    anyhow::anyhow!("no paragraphs to work on in {what}: {reason}")
 }
 
 /// INPUTs are optional to clap (commands that take `--index DIR` instead), so their absence is

@@ -245,7 +245,8 @@ impl Embedder {
         self.cancel = Some(flag);
     }
 
-    fn cancelled(&self) -> bool {
+    /// Whether the cancel flag is set.
+    pub fn cancelled(&self) -> bool {
         self.cancel
             .as_ref()
             .is_some_and(|flag| flag.load(Ordering::Relaxed))

@@ -12,7 +12,7 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 use usearch::{Index as Graph, IndexOptions, MetricKind, ScalarKind};
 
-use super::store::IndexError;
+use super::error::IndexError;
 
 /// Neighbours per node; candidates examined per insertion and per search.
 const CONNECTIVITY: usize = 16;
@@ -117,16 +117,10 @@ impl Ann {
 
     /// Saves the graph whole or not at all (a temporary file, renamed).
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let temp = dir.join(format!(".tmp-{name}"));
+        let temp = crate::fsutil::staging_path(path);
         self.graph
             .save(&temp.to_string_lossy())
             .map_err(|e| ann_err(Some(path), e))?;
-        let sync = std::fs::File::open(&temp).and_then(|f| f.sync_all());
-        sync.and_then(|()| std::fs::rename(&temp, path))
-            .map_err(|e| ann_err(Some(path), e))
+        crate::fsutil::commit_path(&temp, path).map_err(|e| ann_err(Some(path), e))
     }
 }

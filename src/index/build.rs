@@ -10,7 +10,7 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_npy::ViewNpyExt;
 
 use super::store::{IndexError, IndexWriter, Presence};
-use crate::corpus::{Corpus, CorpusError, CorpusOptions, Paragraph, ParagraphKind, Warning};
+use crate::corpus::{CorpusError, CorpusOptions, Paragraph, ParagraphKind, Reader, Warning};
 use crate::embed::{EmbedError, EmbedStats, Embedder};
 
 /// Paragraphs embedded and committed together. A fixed size, counted over the stream of new
@@ -67,9 +67,9 @@ pub struct BuildReport {
 /// Progress: (paragraphs read so far, new paragraphs embedded so far).
 pub type BuildProgress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Streams `inputs` into the index: each file read and split in turn, paragraphs already stored
-/// skipped, new ones embedded and committed `slice` at a time ([`SLICE`] by default). Memory holds one file's
-/// paragraphs and one slice's vectors, whatever the corpus' size.
+/// Streams `inputs` into the index: paragraphs read as they come ([`Reader`]), those already
+/// stored skipped, new ones embedded and committed `slice` at a time ([`SLICE`] by default).
+/// Memory holds one article (or record) and one slice's vectors, whatever the corpus' size.
 pub fn build<P: AsRef<Path>>(
     writer: &mut IndexWriter,
     embedder: &Embedder,
@@ -82,23 +82,20 @@ pub fn build<P: AsRef<Path>>(
     let first_new = writer.rows();
     let mut report = BuildReport::default();
     let mut pending: Vec<Paragraph> = Vec::new();
-    for file in Corpus::files(inputs)? {
-        let mut corpus = Corpus::default();
-        corpus.load_file(&file, options)?;
-        report.files += 1;
-        report.boilerplate += corpus.skipped.len();
-        report.warnings.append(&mut corpus.warnings);
-        for paragraph in corpus.paragraphs {
-            report.read += 1;
-            match writer.presence(&paragraph) {
-                Presence::Stored => report.stored += 1,
-                presence => {
-                    report.changed += usize::from(presence == Presence::Changed);
-                    pending.push(paragraph);
-                }
+    let mut reader = Reader::open(inputs, options)?;
+    for paragraph in reader.by_ref() {
+        let paragraph = paragraph?;
+        report.read += 1;
+        match writer.presence(&paragraph) {
+            Presence::Stored => report.stored += 1,
+            presence => {
+                report.changed += usize::from(presence == Presence::Changed);
+                pending.push(paragraph);
             }
         }
-        progress(report.read, report.added);
+        if report.read % PROGRESS_EVERY == 0 {
+            progress(report.read, report.added);
+        }
         embed_slices(
             writer,
             embedder,
@@ -109,6 +106,7 @@ pub fn build<P: AsRef<Path>>(
             progress,
         )?;
     }
+    progress(report.read, report.added);
     embed_slices(
         writer,
         embedder,
@@ -118,9 +116,15 @@ pub fn build<P: AsRef<Path>>(
         true,
         progress,
     )?;
+    report.files = reader.files_opened();
+    report.boilerplate = reader.skipped();
+    report.warnings = reader.take_warnings();
     report.new_rows = first_new..writer.rows();
     Ok(report)
 }
+
+/// Paragraphs read between two progress reports while nothing new is embedded.
+const PROGRESS_EVERY: usize = 1024;
 
 /// Embeds and commits whole slices of `pending` (and, when `all`, the last partial one).
 fn embed_slices(

@@ -208,72 +208,114 @@ pub fn embed_cached<S: AsRef<str> + Sync>(
     texts: &[S],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Array2<f32>, EmbedStats, CacheStats), EmbedError> {
-    let dim = embedder.dim();
-    let Some(cache) = cache else {
-        let embedded = embedder.embed_with_progress(texts, progress)?;
-        let stats = CacheStats {
-            misses: texts.len(),
-            ..CacheStats::default()
+    let mut session = CachedEmbedder::open(embedder, cache);
+    let (vectors, stats) = session.embed(texts, progress)?;
+    Ok((vectors, stats, session.finish()))
+}
+
+/// An embedder in front of the cache, for a run that embeds in many calls (a stream, a slice at
+/// a time): the stored vectors are read once, new ones added as they are made, and the packs
+/// merged at the end.
+pub struct CachedEmbedder<'a> {
+    embedder: &'a Embedder,
+    cache: Option<&'a EmbeddingCache>,
+    stored: HashMap<TextKey, Vec<f32>>,
+    packs: Vec<PathBuf>,
+    stats: CacheStats,
+}
+
+impl<'a> CachedEmbedder<'a> {
+    pub fn open(embedder: &'a Embedder, cache: Option<&'a EmbeddingCache>) -> Self {
+        let (stored, packs, dropped) = match cache {
+            Some(cache) => cache.load(embedder.dim()),
+            None => Default::default(),
         };
-        return Ok((embedded.vectors, embedded.stats, stats));
-    };
-    let (mut stored, mut packs, dropped) = cache.load(dim);
-    let keys: Vec<TextKey> = texts.iter().map(|t| text_key(t.as_ref())).collect();
-    let mut missing: Vec<usize> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        if !stored.contains_key(key) && seen.insert(*key) {
-            missing.push(i);
+        Self {
+            embedder,
+            cache,
+            stored,
+            packs,
+            stats: CacheStats {
+                dropped,
+                ..CacheStats::default()
+            },
         }
     }
-    let mut embed_stats = EmbedStats::default();
-    let mut write_error = None;
-    let mut done = 0;
-    for slice in missing.chunks(TEXTS_PER_PACK) {
-        let to_embed: Vec<&str> = slice.iter().map(|&i| texts[i].as_ref()).collect();
-        let embedded = embedder.embed_with_progress(&to_embed, &mut |d, total| {
-            progress(done + d * slice.len() / total.max(1), missing.len())
-        })?;
-        done += slice.len();
-        embed_stats += embedded.stats;
-        let new: Vec<(TextKey, &[f32])> = slice
-            .iter()
-            .zip(embedded.vectors.rows())
-            .map(|(&i, row)| {
-                (
-                    keys[i],
-                    row.to_slice()
-                        .expect("rows of a standard array are contiguous"),
-                )
-            })
-            .collect();
-        if write_error.is_none() {
-            match cache.store(dim, &new) {
-                Ok(pack) => packs.push(pack),
-                Err(e) => write_error = Some(e.to_string()),
+
+    /// Unit vectors for `texts`, one row each in input order; `progress` gets (texts embedded,
+    /// texts to embed) of this call.
+    pub fn embed<S: AsRef<str> + Sync>(
+        &mut self,
+        texts: &[S],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Array2<f32>, EmbedStats), EmbedError> {
+        let dim = self.embedder.dim();
+        let Some(cache) = self.cache else {
+            let embedded = self.embedder.embed_with_progress(texts, progress)?;
+            self.stats.misses += texts.len();
+            return Ok((embedded.vectors, embedded.stats));
+        };
+        let keys: Vec<TextKey> = texts.iter().map(|t| text_key(t.as_ref())).collect();
+        let mut missing: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, key) in keys.iter().enumerate() {
+            if !self.stored.contains_key(key) && seen.insert(*key) {
+                missing.push(i);
             }
         }
-        for (key, vector) in new {
-            stored.insert(key, vector.to_vec());
+        let mut embed_stats = EmbedStats::default();
+        let mut done = 0;
+        for slice in missing.chunks(TEXTS_PER_PACK) {
+            let to_embed: Vec<&str> = slice.iter().map(|&i| texts[i].as_ref()).collect();
+            let embedded = self
+                .embedder
+                .embed_with_progress(&to_embed, &mut |d, total| {
+                    progress(done + d * slice.len() / total.max(1), missing.len())
+                })?;
+            done += slice.len();
+            embed_stats += embedded.stats;
+            let new: Vec<(TextKey, &[f32])> = slice
+                .iter()
+                .zip(embedded.vectors.rows())
+                .map(|(&i, row)| {
+                    (
+                        keys[i],
+                        row.to_slice()
+                            .expect("rows of a standard array are contiguous"),
+                    )
+                })
+                .collect();
+            if self.stats.write_error.is_none() {
+                match cache.store(dim, &new) {
+                    Ok(pack) => self.packs.push(pack),
+                    Err(e) => self.stats.write_error = Some(e.to_string()),
+                }
+            }
+            for (key, vector) in new {
+                self.stored.insert(key, vector.to_vec());
+            }
         }
-    }
-    if write_error.is_none() && packs.len() > PACKS_BEFORE_COMPACTION {
-        if let Err(e) = cache.compact(dim, &stored, &packs) {
-            write_error = Some(e.to_string());
+        let mut vectors = Array2::<f32>::zeros((texts.len(), dim));
+        for (mut row, key) in vectors.rows_mut().into_iter().zip(&keys) {
+            let vector = &self.stored[key];
+            row.iter_mut().zip(vector).for_each(|(r, v)| *r = *v);
         }
+        self.stats.hits += texts.len() - missing.len();
+        self.stats.misses += missing.len();
+        Ok((vectors, embed_stats))
     }
-    let mut vectors = Array2::<f32>::zeros((texts.len(), dim));
-    for (mut row, key) in vectors.rows_mut().into_iter().zip(&keys) {
-        let vector = &stored[key];
-        row.iter_mut().zip(vector).for_each(|(r, v)| *r = *v);
+
+    /// Merges the packs when there are many, and says what the cache contributed.
+    pub fn finish(mut self) -> CacheStats {
+        if let Some(cache) = self.cache {
+            if self.stats.write_error.is_none() && self.packs.len() > PACKS_BEFORE_COMPACTION {
+                if let Err(e) = cache.compact(self.embedder.dim(), &self.stored, &self.packs) {
+                    self.stats.write_error = Some(e.to_string());
+                }
+            }
+        }
+        self.stats
     }
-    let stats = CacheStats {
-        hits: texts.len() - missing.len(),
-        misses: missing.len(),
-        dropped,
-        write_error,
-    };
-    Ok((vectors, embed_stats, stats))
 }
 
 #[cfg(test)]

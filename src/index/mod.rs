@@ -5,15 +5,19 @@
 mod ann;
 pub mod build;
 mod cache;
+mod error;
+pub mod export;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+mod saved;
 pub mod store;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::corpus::Paragraph;
 pub use build::{BuildError, BuildReport};
-pub use cache::{embed_cached, CacheError, CacheStats, EmbeddingCache};
+pub use cache::{embed_cached, CacheError, CacheStats, CachedEmbedder, EmbeddingCache};
+pub use saved::{SavedTheme, SavedThemes};
 pub use store::{DiskIndex, IndexError, IndexSpec, IndexWriter, Manifest, Presence};
 
 /// One search result: a row of the index and its cosine to the query.

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use super::DiskIndex;
 use crate::corpus::Paragraph;
+use crate::fsutil::AtomicFile;
 
 /// Why a table could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ pub enum ParquetError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error(transparent)]
     Index(#[from] super::IndexError),
-    #[error("{0}")]
+    #[error("{}", crate::fsutil::io_reason(.0))]
     Io(std::io::Error),
 }
 
@@ -120,32 +121,72 @@ pub fn to_parquet(
 /// Writes a whole on-disk index to `path` as the same table, a row group at a time (memory
 /// holds one group), through a temporary file renamed into place: whole or not at all.
 pub fn write_index(index: &DiskIndex, path: &Path) -> Result<usize, ParquetError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(ParquetError::Io)?;
-    let schema = Arc::new(schema(index.dim())?);
-    let file = std::io::BufWriter::new(temp.as_file().try_clone().map_err(ParquetError::Io)?);
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties()))?;
+    let mut table = TableWriter::create(path, index.dim())?;
     let mut paragraphs = index.paragraphs()?;
     let rows = index.len();
     for start in (0..rows).step_by(ROW_GROUP) {
         let n = ROW_GROUP.min(rows - start);
         let group: Vec<Paragraph> = paragraphs.by_ref().take(n).collect::<Result<_, _>>()?;
         let vectors = index.read_rows(start, n)?;
-        writer.write(&batch(&schema, &group, vectors.view())?)?;
+        table.write(&group, vectors.view())?;
     }
-    writer.close()?;
-    temp.as_file().sync_all().map_err(ParquetError::Io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644));
-    }
-    temp.persist(path).map_err(|e| ParquetError::Io(e.error))?;
+    table.commit()?;
     Ok(rows)
+}
+
+/// A table written as its rows come, a row group at a time, to a temporary file that
+/// [`TableWriter::commit`] renames onto the target: whole or not at all.
+pub struct TableWriter {
+    writer: ArrowWriter<std::io::BufWriter<AtomicFile>>,
+    schema: Arc<Schema>,
+    rows: usize,
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, dim: usize) -> Result<Self, ParquetError> {
+        let schema = Arc::new(schema(dim)?);
+        let file = AtomicFile::create(path).map_err(ParquetError::Io)?;
+        let writer = ArrowWriter::try_new(
+            std::io::BufWriter::new(file),
+            schema.clone(),
+            Some(properties()),
+        )?;
+        Ok(Self {
+            writer,
+            schema,
+            rows: 0,
+        })
+    }
+
+    /// Appends rows and their vectors (one each, in order).
+    pub fn write(
+        &mut self,
+        paragraphs: &[Paragraph],
+        vectors: ArrayView2<f32>,
+    ) -> Result<(), ParquetError> {
+        if paragraphs.len() != vectors.nrows() {
+            return Err(ParquetError::Rows {
+                paragraphs: paragraphs.len(),
+                vectors: vectors.nrows(),
+            });
+        }
+        self.writer
+            .write(&batch(&self.schema, paragraphs, vectors)?)?;
+        self.rows += paragraphs.len();
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Closes the table and renames it into place.
+    pub fn commit(self) -> Result<usize, ParquetError> {
+        let file = self.writer.into_inner()?;
+        let file = file
+            .into_inner()
+            .map_err(|e| ParquetError::Io(e.into_error()))?;
+        file.commit().map_err(ParquetError::Io)?;
+        Ok(self.rows)
+    }
 }

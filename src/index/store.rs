@@ -18,10 +18,10 @@
 //! cut by the next one. Readers see the manifest's rows only, so a reader never sees a
 //! half-written slice, and a writer can append while readers search.
 
+use crate::fsutil::read_exact_at;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView2};
@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ann::Ann;
+pub use super::error::IndexError;
 use super::{top_k, Hit};
 use crate::corpus::Paragraph;
 
@@ -53,32 +54,6 @@ const ANN_SAVE_EVERY: u64 = 250_000;
 /// with 400 (p50 1.2 ms), 0.998 with 800; at cosine 0.7: 0.966 with 400, 0.9905 with 800
 /// (p50 2.6 ms, p95 3.9 ms).
 pub const DEFAULT_CANDIDATES: usize = 800;
-
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0} is not a themescope index (no index.json): build one with `themescope index build INPUT... --index {0}`")]
-    NotAnIndex(PathBuf),
-    #[error("{0} exists and is not a themescope index: give an empty or new directory")]
-    NotEmpty(PathBuf),
-    #[error("index {path}: {reason}")]
-    Damaged { path: PathBuf, reason: String },
-    #[error("index {0} is being written by another themescope process; wait for it to finish")]
-    Busy(PathBuf),
-    #[error("index {path} holds {have}; {want}")]
-    Mismatch {
-        path: PathBuf,
-        have: String,
-        want: String,
-    },
-    #[error("ANN graph {path}: {reason}")]
-    Ann { path: PathBuf, reason: String },
-}
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
     move |source| IndexError::Io {
@@ -146,7 +121,7 @@ impl Manifest {
     fn write(&self, dir: &Path) -> Result<(), IndexError> {
         let path = dir.join(MANIFEST);
         let bytes = serde_json::to_vec_pretty(self).expect("a manifest serializes");
-        crate::atomic_write(&path, &bytes).map_err(io_err(&path))
+        crate::fsutil::atomic_write(&path, &bytes).map_err(io_err(&path))
     }
 }
 
@@ -276,8 +251,7 @@ impl IndexWriter {
         while row < rows {
             let n = (rows - row).min(65_536);
             let bytes = &mut buf[..(n * 16) as usize];
-            keys.read_exact_at(bytes, row * 16)
-                .map_err(io_err(&dir.join(KEYS)))?;
+            read_exact_at(&keys, bytes, row * 16).map_err(io_err(&dir.join(KEYS)))?;
             for pair in bytes.chunks_exact(16) {
                 let id = u64::from_le_bytes(pair[..8].try_into().expect("8 bytes"));
                 let text = u64::from_le_bytes(pair[8..].try_into().expect("8 bytes"));
@@ -449,12 +423,23 @@ impl IndexWriter {
     }
 }
 
+impl IndexSpec {
+    /// Whether vectors of `want` can go into (or query) an index of these: the same width, and
+    /// the same model unless either side does not say (imported vectors).
+    pub fn check(&self, dir: &Path, want: &IndexSpec) -> Result<(), IndexError> {
+        check_spec(dir, self, want)
+    }
+}
+
 fn check_spec(dir: &Path, have: &IndexSpec, want: &IndexSpec) -> Result<(), IndexError> {
     if have.dim != want.dim {
         return Err(IndexError::Mismatch {
             path: dir.to_path_buf(),
             have: format!("{}-dimensional vectors", have.dim),
-            want: format!("these are {}-dimensional", want.dim),
+            want: format!(
+                "this model gives {} (use the model the index was built with)",
+                want.dim
+            ),
         });
     }
     match (&have.model, &want.model) {
@@ -477,8 +462,7 @@ fn read_rows(
     n: u64,
 ) -> Result<Array2<f32>, IndexError> {
     let mut bytes = vec![0u8; n as usize * dim * 4];
-    file.read_exact_at(&mut bytes, start * dim as u64 * 4)
-        .map_err(io_err(path))?;
+    read_exact_at(file, &mut bytes, start * dim as u64 * 4).map_err(io_err(path))?;
     let values: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
@@ -615,9 +599,7 @@ impl DiskIndex {
             .map_or(self.manifest.text_bytes, |&o| u64::from_le(o));
         let mut bytes = vec![0u8; (end - start) as usize];
         let path = self.dir.join(TEXTS);
-        self.texts
-            .read_exact_at(&mut bytes, start)
-            .map_err(io_err(&path))?;
+        read_exact_at(&self.texts, &mut bytes, start).map_err(io_err(&path))?;
         serde_json::from_slice::<Record>(&bytes).map_err(|e| IndexError::Damaged {
             path: self.dir.clone(),
             reason: format!("paragraphs.jsonl row {row}: {e}"),

@@ -98,7 +98,7 @@ impl Store {
 
     /// `THEMESCOPE_HOME`, else the user's cache directory.
     pub fn from_env() -> Self {
-        Self::new(crate::home_dir())
+        Self::new(crate::fsutil::home_dir())
     }
 
     pub fn root(&self) -> &Path {
@@ -299,7 +299,7 @@ fn stamp_entry_for(meta: &fs::Metadata, sha256: &str) -> StampEntry {
 
 fn write_stamp(dir: &Path, stamp: &Stamp) -> Result<(), ModelError> {
     let text = serde_json::to_string_pretty(stamp).expect("a stamp always serialises");
-    crate::atomic_write(&dir.join(STAMP), text.as_bytes()).map_err(io_error(format!(
+    crate::fsutil::atomic_write(&dir.join(STAMP), text.as_bytes()).map_err(io_error(format!(
         "cannot write {}",
         dir.join(STAMP).display()
     )))

@@ -180,22 +180,24 @@ fn write_map(
 ) -> fmt::Result {
     let e = escape_html;
     let place = |v: f32| MAP_MARGIN + v * (MAP_SIDE - 2.0 * MAP_MARGIN);
-    let paragraph: std::collections::HashMap<&str, &super::ParagraphRef> = report
+    let paragraph: std::collections::HashMap<(&str, &str), &super::ParagraphRef> = report
         .themes
         .iter()
         .flat_map(|t| t.paragraphs.iter())
         .chain(report.outliers.iter())
-        .map(|p| (p.id.as_str(), p))
+        .map(|p| ((p.doc.as_str(), p.id.as_str()), p))
         .collect();
     writeln!(
         out,
         "<h2>Map</h2>\n<p class=\"src\">Each dot is a paragraph, placed so that paragraphs close in meaning are close on the map; colour is its theme, and each theme's label stands near the middle of its dots. A theme whose dots are scattered across the map shares words or framing more than one region of meaning: read its paragraphs before trusting it. Click a dot to show its theme only; click the background to show all.</p>\n<svg id=\"map\" viewBox=\"0 0 {MAP_SIDE} {MAP_SIDE}\" role=\"img\" aria-label=\"theme map\">"
     )?;
     for point in &report.map {
-        let title = paragraph.get(point.id.as_str()).map_or(String::new(), |p| {
-            let text: String = p.text.chars().take(240).collect();
-            format!("{}:{} — {}", names[&p.doc], p.line, text)
-        });
+        let title = paragraph
+            .get(&(point.doc.as_str(), point.id.as_str()))
+            .map_or(String::new(), |p| {
+                let text: String = p.text.chars().take(240).collect();
+                format!("{}:{} — {}", names[&p.doc], p.line, text)
+            });
         writeln!(
             out,
             "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"6\" fill=\"{}\" data-id=\"{}\" data-theme=\"{}\"><title>{}</title></circle>",

@@ -34,12 +34,18 @@ pub struct Report {
     /// The theme map (see [`Report::with_map`]); empty unless a layout was added.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub map: Vec<MapPoint>,
+    /// Each paragraph's top-level theme id, by row: what the map colours its marks by (ids
+    /// alone do not name a row: an index keeps them unique only within a document).
+    #[serde(skip)]
+    row_themes: Vec<Option<usize>>,
 }
 
 /// A paragraph's place on the theme map, in [0, 1]².
 #[derive(Debug, Clone, Serialize)]
 pub struct MapPoint {
     pub id: String,
+    pub doc: String,
+    pub line: usize,
     pub x: f32,
     pub y: f32,
     /// Its top-level theme's id; `None` for an outlier.
@@ -176,7 +182,8 @@ impl Report {
             .enumerate()
             .map(|(i, theme)| theme_report(i + 1, theme, paragraphs))
             .collect();
-        let documents = document_reports(paragraphs, &model.row_themes(paragraphs.len()), &themes);
+        let row_themes = model.row_themes(paragraphs.len());
+        let documents = document_reports(paragraphs, &row_themes, &themes);
         let (k_chosen_by, grain, k_scores) =
             match (params.method(), params.count(), &model.selection) {
                 (Method::Density, _, _) => (KChoice::Density, None, Vec::new()),
@@ -213,6 +220,7 @@ impl Report {
             documents,
             outliers: model.outliers.iter().map(|&r| reference(r, None)).collect(),
             map: Vec::new(),
+            row_themes: row_themes.iter().map(|t| t.map(|t| t + 1)).collect(),
         }
     }
 
@@ -243,21 +251,18 @@ impl Report {
         layout: ndarray::ArrayView2<f32>,
         paragraphs: &[Paragraph],
     ) -> Self {
-        let theme_of: std::collections::HashMap<&str, usize> = self
-            .themes
-            .iter()
-            .flat_map(|t| t.paragraphs.iter().map(move |p| (p.id.as_str(), t.id)))
-            .collect();
         self.map = rows
             .iter()
             .zip(layout.rows())
             .map(|(&row, place)| {
-                let id = &paragraphs[row].id;
+                let p = &paragraphs[row];
                 MapPoint {
-                    id: id.clone(),
+                    id: p.id.clone(),
+                    doc: p.doc.clone(),
+                    line: p.line,
                     x: round4(place[0]),
                     y: round4(place[1]),
-                    theme: theme_of.get(id.as_str()).copied(),
+                    theme: self.row_themes.get(row).copied().flatten(),
                 }
             })
             .collect();

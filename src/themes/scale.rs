@@ -2,16 +2,11 @@
 //! the sample), then every row placed into the nearest theme a block at a time; the fitted
 //! themes are saved in the index so that `index add` can place new paragraphs.
 
-use std::path::Path;
-
 use ndarray::Array2;
-use serde::{Deserialize, Serialize};
 
-use super::{PhraseEmbedder, ThemeModel, ValidThemeParams};
+use super::{PhraseEmbedder, ThemeError, ThemeModel, ValidThemeParams};
 use crate::corpus::Paragraph;
-use crate::index::store::THEMES;
-use crate::index::{DiskIndex, IndexError};
-use crate::Error;
+use crate::index::{DiskIndex, IndexError, SavedTheme, SavedThemes};
 
 /// Rows the themes are fitted on: enough for every theme of a few hundred rows to have its
 /// share, few enough that fitting (Ward start, the grain scan's bootstrap re-fits over k,
@@ -24,69 +19,6 @@ const BLOCK: usize = 65_536;
 /// members would set a bar that its typical new paragraph misses.
 const FIT_NONE_QUANTILE: f32 = 0.02;
 
-/// One theme as saved in the index.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedTheme {
-    pub label: String,
-    pub keywords: Vec<String>,
-    /// Rows of the index in the theme when it was fitted.
-    pub size: usize,
-    /// Cosine to the centroid under which a new paragraph fits no theme.
-    pub threshold: f32,
-    pub centroid: Vec<f32>,
-}
-
-/// `themes.json` in the index directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedThemes {
-    pub seed: u64,
-    pub sample: usize,
-    /// Index rows when the themes were fitted.
-    pub rows: usize,
-    pub themes: Vec<SavedTheme>,
-}
-
-impl SavedThemes {
-    pub fn read(dir: &Path) -> Result<Self, IndexError> {
-        let path = dir.join(THEMES);
-        let bytes = std::fs::read(&path).map_err(|source| IndexError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| IndexError::Damaged {
-            path: dir.to_path_buf(),
-            reason: format!("themes.json: {e}"),
-        })
-    }
-
-    fn write(&self, dir: &Path) -> Result<(), IndexError> {
-        let path = dir.join(THEMES);
-        let bytes = serde_json::to_vec(self).expect("themes serialize");
-        crate::atomic_write(&path, &bytes).map_err(|source| IndexError::Io { path, source })
-    }
-
-    /// Places unit vectors: the nearest theme, or `None` when the cosine to it is under that
-    /// theme's threshold.
-    pub fn place(&self, vectors: ndarray::ArrayView2<f32>) -> Vec<Option<usize>> {
-        let dim = vectors.ncols();
-        let centroids = Array2::from_shape_fn((self.themes.len(), dim), |(t, j)| {
-            self.themes[t].centroid[j]
-        });
-        let scores = vectors.dot(&centroids.t());
-        scores
-            .rows()
-            .into_iter()
-            .map(|row| {
-                let (theme, &score) = row
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))?;
-                (score >= self.themes[theme].threshold).then_some(theme)
-            })
-            .collect()
-    }
-}
-
 /// Themes of a whole index.
 pub struct IndexThemes {
     /// Fitted on the sample; member rows index [`IndexThemes::paragraphs`].
@@ -98,6 +30,19 @@ pub struct IndexThemes {
     /// Rows of the whole index in each top-level theme.
     pub sizes: Vec<usize>,
     pub rows: usize,
+    /// What the index keeps of them for placing new rows.
+    pub saved: SavedThemes,
+}
+
+/// Why the themes of an index could not be fitted.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaleError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Themes(#[from] ThemeError),
+    #[error(transparent)]
+    Params(#[from] super::ParamError),
 }
 
 /// `n` distinct rows of `0..rows` by a seeded draw (all of them when `rows <= n`), sorted.
@@ -118,20 +63,21 @@ pub fn sample_rows(rows: usize, n: usize, seed: u64) -> Vec<usize> {
     chosen.into_iter().collect()
 }
 
-/// Fits themes on a seeded sample of the index, assigns every row, and saves the themes in the
-/// index directory.
+/// Fits themes on a seeded sample of the index and assigns every row; the result carries what
+/// the index saves of them ([`IndexThemes::saved`]).
 pub fn fit_index(
     index: &DiskIndex,
     params: &ValidThemeParams,
     phrases: Option<&dyn PhraseEmbedder>,
-) -> Result<IndexThemes, Error> {
+) -> Result<IndexThemes, ScaleError> {
     let rows = sample_rows(index.len(), SAMPLE, params.seed());
     let dim = index.dim();
+    // Read, not through the map: the map's read-ahead around 10,000 scattered rows would make
+    // most of a million-row file resident.
     let mut vectors = Array2::<f32>::zeros((rows.len(), dim));
     for (mut to, &row) in vectors.rows_mut().into_iter().zip(&rows) {
-        to.iter_mut()
-            .zip(index.vector(row))
-            .for_each(|(t, &v)| *t = v);
+        let read = index.read_rows(row, 1)?;
+        to.assign(&read.row(0));
     }
     let paragraphs = rows
         .iter()
@@ -173,19 +119,19 @@ pub fn fit_index(
             centroid: model.centroids.row(t).to_vec(),
         })
         .collect();
-    SavedThemes {
+    let saved = SavedThemes {
         seed: params.seed(),
         sample: rows.len(),
         rows: index.len(),
         themes,
-    }
-    .write(index.dir())?;
+    };
     Ok(IndexThemes {
         model,
         paragraphs,
         vectors,
         sizes,
         rows: index.len(),
+        saved,
     })
 }
 
@@ -204,34 +150,5 @@ mod tests {
         assert_eq!(sample_rows(5, 10, 1), vec![0, 1, 2, 3, 4]);
         // Spread over the range, not bunched at one end.
         assert!(a.iter().filter(|&&r| r < 500_000).count().abs_diff(500) < 80);
-    }
-
-    #[test]
-    fn place_takes_the_nearest_theme_or_none_under_the_bar() {
-        let saved = SavedThemes {
-            seed: 1,
-            sample: 2,
-            rows: 2,
-            themes: vec![
-                SavedTheme {
-                    label: "x".into(),
-                    keywords: vec![],
-                    size: 1,
-                    threshold: 0.5,
-                    centroid: vec![1.0, 0.0],
-                },
-                SavedTheme {
-                    label: "y".into(),
-                    keywords: vec![],
-                    size: 1,
-                    threshold: 0.5,
-                    centroid: vec![0.0, 1.0],
-                },
-            ],
-        };
-        let v = ndarray::arr2(&[[0.9, 0.1], [0.2, 0.98], [0.6, -0.8]]);
-        assert_eq!(saved.place(v.view()), vec![Some(0), Some(1), Some(0)]);
-        let far = ndarray::arr2(&[[0.3, 0.3]]);
-        assert_eq!(saved.place(far.view()), vec![None]);
     }
 }

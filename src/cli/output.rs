@@ -1,0 +1,140 @@
+//! Everything the CLI writes: stdout, output files checked before any work and written whole or
+//! not at all, search hits, and rendered reports.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+use themescope::corpus::Paragraph;
+use themescope::report::{Format, Report};
+
+pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+/// Refuses to overwrite what the user has, unless told to, and finds out before any work is
+/// done whether the output can be written at all.
+pub fn check_writable(path: &Path, force: bool) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: it is a directory (give a file name)",
+            path.display()
+        );
+    }
+    if path.exists() && !force {
+        anyhow::bail!(
+            "{} already exists (use --force to overwrite it)",
+            path.display()
+        );
+    }
+    let dir = themescope::fsutil::parent_dir(path);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: directory {} does not exist (create it first)",
+            path.display(),
+            dir.display()
+        );
+    }
+    if let Err(e) = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir) {
+        anyhow::bail!(
+            "cannot write {}: cannot create files in {}: {}",
+            path.display(),
+            dir.display(),
+            io_reason(&e)
+        );
+    }
+    Ok(())
+}
+
+/// Writes an output file whole or not at all, with the reason in the message if it fails.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    super::check_interrupt()?;
+    themescope::fsutil::atomic_write(path, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), io_reason(&e)))
+}
+
+pub use themescope::fsutil::io_reason;
+
+/// `out.npy` → `out.ids.jsonl`.
+pub fn sidecar_path(npy: &Path) -> PathBuf {
+    npy.with_extension("ids.jsonl")
+}
+
+/// Scores in JSON to four places: more is noise between machines.
+pub fn round4(x: f32) -> f32 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[derive(Serialize)]
+struct HitRecord<'a> {
+    id: &'a str,
+    doc: &'a str,
+    line: usize,
+    score: f32,
+    text: &'a str,
+}
+
+/// Search hits, best first: a JSON array, or ranked and wrapped for reading.
+pub fn print_hits(hits: &[(f32, &Paragraph)], json: bool) -> Result<()> {
+    let mut out = stdout();
+    if json {
+        let records: Vec<HitRecord> = hits
+            .iter()
+            .map(|&(score, p)| HitRecord {
+                id: &p.id,
+                doc: &p.doc,
+                line: p.line,
+                score: round4(score),
+                text: &p.text,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+    } else {
+        for (rank, &(score, p)) in hits.iter().enumerate() {
+            writeln!(out, "{:>2}. {score:.3}  {}:{}", rank + 1, p.doc, p.line)?;
+            for line in textwrap::wrap(&p.text, 92) {
+                writeln!(out, "      {line}")?;
+            }
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Renders a report, with the map of `vectors` (rows as in `paragraphs`) when it is HTML.
+pub fn render(
+    report: Report,
+    format: Format,
+    vectors: ndarray::ArrayView2<f32>,
+    paragraphs: &[Paragraph],
+    seed: u64,
+) -> String {
+    let report = if format == Format::Html {
+        let (rows, layout) = themescope::themes::map::sampled_layout(vectors, seed);
+        report.with_map(&rows, layout.view(), paragraphs)
+    } else {
+        report
+    };
+    report.render(format)
+}
+
+/// The rendered report to `output` (whole or not at all) or stdout.
+pub fn emit(output: Option<&Path>, rendered: &str, quiet: bool) -> Result<()> {
+    match output {
+        Some(path) => {
+            write_output(path, rendered.as_bytes())?;
+            if !quiet {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let mut out = stdout();
+            out.write_all(rendered.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
