@@ -410,3 +410,73 @@ pub enum ModelAction {
         name: Option<String>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+
+    /// Every `themescope …` line in a code block of the README and of `docs/`, as clap sees it:
+    /// a documented command that no longer parses (a renamed flag, a dropped subcommand) fails
+    /// here. Optional parts written `[--flag VALUE]` are dropped, and so are `# comments`.
+    #[test]
+    fn every_documented_command_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut pages = vec![root.join("README.md")];
+        let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        docs.sort();
+        pages.extend(docs);
+        let mut checked = 0;
+        for page in &pages {
+            let text = std::fs::read_to_string(page).unwrap();
+            let mut in_code = false;
+            for (n, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("```") {
+                    in_code = !in_code;
+                    continue;
+                }
+                let Some(args) = in_code.then(|| documented_command(line)).flatten() else {
+                    continue;
+                };
+                let where_ = format!("{}:{}: {line}", page.display(), n + 1);
+                if let Err(e) = Cli::try_parse_from(&args) {
+                    panic!("{where_}\n{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} documented commands found");
+    }
+
+    /// The words of a command line that runs themescope, or none.
+    fn documented_command(line: &str) -> Option<Vec<String>> {
+        let line = line.trim().trim_start_matches("$ ");
+        let rest = ["themescope ", "target/release/themescope ", "cargo run --release -- "]
+            .iter()
+            .find_map(|start| line.strip_prefix(start))?;
+        let mut words = shlex::split(rest)?;
+        if let Some(comment) = words.iter().position(|w| w.starts_with('#')) {
+            words.truncate(comment);
+        }
+        // `[--precision int8]`: an optional part of the line, left out.
+        let mut kept = vec!["themescope".to_string()];
+        let mut optional = false;
+        for word in words {
+            if word.starts_with('[') {
+                optional = true;
+            }
+            if !optional {
+                kept.push(word.clone());
+            }
+            if word.ends_with(']') {
+                optional = false;
+            }
+        }
+        // `themescope v0.1.0` in `cargo tree` output is not a command.
+        (kept.len() > 1 && !kept[1].starts_with('v')).then_some(kept)
+    }
+}
