@@ -4,10 +4,10 @@
 //! then SIF), and the table is written in model2vec's layout so that model2vec (Python) and
 //! model2vec-rs load it unchanged. The method is model2vec's (Tulkens and van Dongen, 2024).
 
+use crate::cancel::Cancel;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{Device, Tensor};
 use linfa_linalg::eigh::{EigSort, Eigh};
@@ -71,7 +71,7 @@ pub enum DistillError {
     #[error("principal components failed: {0}")]
     Pca(String),
     #[error("interrupted")]
-    Interrupted,
+    Interrupted(#[from] crate::cancel::Interrupted),
     #[error("{path} already exists")]
     Exists { path: PathBuf },
     #[error("cannot write {path}: {source}")]
@@ -95,7 +95,7 @@ pub fn distill(
     options: DistillOptions,
     replace: bool,
     progress: &mut dyn FnMut(usize, usize),
-    cancel: Option<&AtomicBool>,
+    cancel: Option<&Cancel>,
 ) -> Result<Distilled, DistillError> {
     let Architecture::Bert(config) = &source.architecture else {
         return Err(DistillError::NotATransformer(source.name.clone()));
@@ -211,7 +211,7 @@ fn encode_tokens(
     prefix: &[u32],
     suffix: &[u32],
     progress: &mut dyn FnMut(usize, usize),
-    cancel: Option<&AtomicBool>,
+    cancel: Option<&Cancel>,
 ) -> Result<Array2<f64>, DistillError> {
     let dim = encoder.dim();
     let mut out = Array2::<f64>::zeros((ids.len(), dim));
@@ -219,8 +219,8 @@ fn encode_tokens(
     let wave = rayon::current_num_threads().max(1);
     let mut done = 0;
     for (w, wave_passes) in passes.chunks(wave).enumerate() {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(DistillError::Interrupted);
+        if let Some(cancel) = cancel {
+            cancel.check()?;
         }
         let pooled: Vec<Vec<Vec<f32>>> = wave_passes
             .par_iter()

@@ -62,6 +62,7 @@
 //! # Ok::<(), themescope::Error>(())
 //! ```
 
+pub mod cancel;
 pub mod corpus;
 pub mod distill;
 pub mod embed;
@@ -75,6 +76,7 @@ pub mod report;
 mod scope;
 pub mod themes;
 
+pub use cancel::{Cancel, Interrupted};
 pub use corpus::{Corpus, CorpusOptions, Paragraph};
 pub use embed::{EmbedOptions, Embedder, LongText};
 pub use index::{DiskIndex, Hit, Index};
@@ -108,4 +110,15 @@ pub enum Error {
     Export(#[from] index::export::ExportError),
     #[error(transparent)]
     Scale(#[from] themes::scale::ScaleError),
+}
+
+impl Error {
+    /// Whether the work stopped because it was asked to ([`Cancel`]), whichever stage it was in.
+    pub fn is_interrupted(&self) -> bool {
+        std::iter::successors(
+            std::error::Error::source(self),
+            |e: &&(dyn std::error::Error + 'static)| e.source(),
+        )
+        .any(|e| e.is::<Interrupted>())
+    }
 }

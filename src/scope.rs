@@ -1,7 +1,7 @@
 //! The front door: one value that finds the model, opens the embedding cache, and then embeds
 //! texts, finds the paragraphs nearest a query and fits themes.
 
-use std::sync::atomic::AtomicBool;
+use crate::cancel::{Cancel, Interrupted};
 use std::sync::Arc;
 
 use ndarray::Array2;
@@ -46,8 +46,8 @@ pub struct Options {
     pub progress: Option<ProgressFn>,
     /// Theme-fitting progress, reported at every stage (see [`crate::themes::Stage`]).
     pub themes_progress: Option<StageFn>,
-    /// Once set, embedding stops at the next batch with [`crate::embed::EmbedError::Interrupted`].
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// Once cancelled, embedding stops at the next batch with [`crate::Interrupted`].
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for Options {
@@ -222,7 +222,7 @@ impl Themescope {
                 slice.push(paragraph?);
             }
             if self.embedder.cancelled() {
-                return Err(EmbedError::Interrupted.into());
+                return Err(EmbedError::from(Interrupted).into());
             }
             let texts: Vec<&str> = slice.iter().map(|p| p.text.as_str()).collect();
             let done = streamed.rows;
@@ -396,12 +396,12 @@ impl Themescope {
         dir: &Path,
         npy: &Path,
         ids: Option<&Path>,
-        stop: &dyn Fn() -> bool,
+        cancel: &Cancel,
         progress: BuildProgress,
     ) -> Result<(BuildReport, Manifest), Error> {
         let (_, dim) = build::npy_shape(npy)?;
         let mut writer = IndexWriter::open(dir, &IndexSpec { dim, model: None })?;
-        let report = build::import(&mut writer, npy, ids, stop, progress)?;
+        let report = build::import(&mut writer, npy, ids, cancel, progress)?;
         let manifest = writer.finish()?;
         Ok((report, manifest))
     }

@@ -1006,7 +1006,10 @@ fn interrupt_keeps_the_vectors_of_finished_slices_in_the_cache() {
             flag.store(true, Ordering::Relaxed);
         }
     });
-    assert!(matches!(result, Err(EmbedError::Interrupted)), "{result:?}");
+    assert!(
+        matches!(result, Err(EmbedError::Interrupted(_))),
+        "{result:?}"
+    );
 
     flag.store(false, Ordering::Relaxed);
     let (vectors, _, stats) =

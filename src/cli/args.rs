@@ -455,9 +455,13 @@ mod tests {
     /// The words of a command line that runs themescope, or none.
     fn documented_command(line: &str) -> Option<Vec<String>> {
         let line = line.trim().trim_start_matches("$ ");
-        let rest = ["themescope ", "target/release/themescope ", "cargo run --release -- "]
-            .iter()
-            .find_map(|start| line.strip_prefix(start))?;
+        let rest = [
+            "themescope ",
+            "target/release/themescope ",
+            "cargo run --release -- ",
+        ]
+        .iter()
+        .find_map(|start| line.strip_prefix(start))?;
         let mut words = shlex::split(rest)?;
         if let Some(comment) = words.iter().position(|w| w.starts_with('#')) {
             words.truncate(comment);

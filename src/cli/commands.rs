@@ -382,7 +382,7 @@ fn distill_command(
     dims: usize,
     force: bool,
 ) -> Result<()> {
-    use themescope::distill::{distill, DistillError, DistillOptions};
+    use themescope::distill::{distill, DistillOptions};
     let is_name = !output.contains(std::path::MAIN_SEPARATOR) && !output.starts_with('.');
     if is_name && known_models().iter().any(|m| m.name == output) {
         return Err(UsageError(format!(
@@ -423,12 +423,7 @@ fn distill_command(
         Some(&super::interrupt_flag()),
     );
     bar.finish_and_clear();
-    let distilled = match distilled {
-        Err(DistillError::Interrupted) => {
-            return Err(themescope::embed::EmbedError::Interrupted.into())
-        }
-        other => other?,
-    };
+    let distilled = distilled?;
     let mut out = stdout();
     writeln!(
         out,

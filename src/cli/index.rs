@@ -59,17 +59,6 @@ fn interrupted(dir: &Path) -> anyhow::Error {
     .into()
 }
 
-fn is_interrupted(e: &themescope::Error) -> bool {
-    use themescope::embed::EmbedError;
-    use themescope::index::BuildError;
-    matches!(
-        e,
-        themescope::Error::Build(
-            BuildError::Embed(EmbedError::Interrupted) | BuildError::Interrupted
-        ) | themescope::Error::Embed(EmbedError::Interrupted)
-    )
-}
-
 fn build(
     global: &GlobalArgs,
     args: &CorpusArgs,
@@ -94,7 +83,7 @@ fn build(
     );
     progress.finish_and_clear();
     let report = match report {
-        Err(e) if is_interrupted(&e) => return Err(interrupted(dir)),
+        Err(e) if e.is_interrupted() => return Err(interrupted(dir)),
         other => other?,
     };
     let rows = DiskIndex::open(dir)?.len();
@@ -131,13 +120,13 @@ fn import(global: &GlobalArgs, npy: &Path, ids: Option<&Path>, dir: &Path) -> Re
         None => None,
     };
     let progress = bar(!global.quiet, rows as u64, "rows imported");
-    let stop = || super::check_interrupt().is_err();
-    let imported = Themescope::import_index(dir, npy, ids.as_deref(), &stop, &mut |read, _| {
+    let cancel = super::interrupt_flag();
+    let imported = Themescope::import_index(dir, npy, ids.as_deref(), &cancel, &mut |read, _| {
         progress.set_position(read as u64);
     });
     progress.finish_and_clear();
     let (report, manifest) = match imported {
-        Err(e) if is_interrupted(&e) => return Err(interrupted(dir)),
+        Err(e) if e.is_interrupted() => return Err(interrupted(dir)),
         other => other?,
     };
     if !global.quiet {

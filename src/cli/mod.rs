@@ -10,8 +10,9 @@ mod session;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+
+use themescope::{Cancel, Interrupted};
 
 use clap::Parser;
 
@@ -25,18 +26,14 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// Set by the first Ctrl-C (or SIGTERM): work stops at the next batch, temporary files are
 /// removed, nothing is written. A second Ctrl-C ends the process at once.
-pub fn interrupt_flag() -> Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
-        .clone()
+pub fn interrupt_flag() -> Cancel {
+    static FLAG: OnceLock<Cancel> = OnceLock::new();
+    FLAG.get_or_init(Cancel::new).clone()
 }
 
 /// The error a command returns once it has noticed the interrupt.
 pub fn check_interrupt() -> anyhow::Result<()> {
-    if interrupt_flag().load(Ordering::Relaxed) {
-        return Err(themescope::embed::EmbedError::Interrupted.into());
-    }
-    Ok(())
+    Ok(interrupt_flag().check()?)
 }
 
 fn watch_for_interrupt() {
@@ -44,7 +41,7 @@ fn watch_for_interrupt() {
     // Without a handler (none could be installed) Ctrl-C still ends the process, and the
     // atomic writes leave no partial file; the handler only makes the exit tidy.
     let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
+        if flag.cancel() {
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });
@@ -148,13 +145,7 @@ fn one_line_usage_error(e: &clap::Error) -> String {
 }
 
 fn is_interrupt(e: &anyhow::Error) -> bool {
-    matches!(
-        library_error(e, |e| match e {
-            themescope::Error::Embed(embed) => Some(embed),
-            _ => None,
-        }),
-        Some(themescope::embed::EmbedError::Interrupted)
-    )
+    e.chain().any(|cause| cause.is::<Interrupted>())
 }
 
 /// A library error of type `T` anywhere in the chain, on its own or inside

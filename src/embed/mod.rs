@@ -10,9 +10,6 @@ pub mod int8;
 mod pointwise;
 mod static_model;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use ndarray::Array2;
 use rayon::prelude::*;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
@@ -45,7 +42,7 @@ pub enum EmbedError {
     #[error("forward pass failed: {0}")]
     Forward(#[from] candle_core::Error),
     #[error("interrupted")]
-    Interrupted,
+    Interrupted(#[from] crate::cancel::Interrupted),
     #[error("{0}")]
     Kernel(String),
 }
@@ -144,7 +141,7 @@ pub struct Embedder {
     backend: Box<dyn Backend>,
     spec: SentenceSpec,
     options: EmbedOptions,
-    cancel: Option<Arc<AtomicBool>>,
+    cancel: Option<crate::cancel::Cancel>,
 }
 
 /// Tokens in one forward pass at most: a batch of long texts is split so that the activations
@@ -241,15 +238,15 @@ impl Embedder {
 
     /// A flag that, once set (by a Ctrl-C handler, say), makes [`Embedder::embed`] stop at the
     /// next batch with [`EmbedError::Interrupted`].
-    pub fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
-        self.cancel = Some(flag);
+    pub fn set_cancel(&mut self, cancel: impl Into<crate::cancel::Cancel>) {
+        self.cancel = Some(cancel.into());
     }
 
     /// Whether the cancel flag is set.
     pub fn cancelled(&self) -> bool {
         self.cancel
             .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+            .is_some_and(crate::cancel::Cancel::is_cancelled)
     }
 
     pub fn dim(&self) -> usize {
@@ -315,7 +312,7 @@ impl Embedder {
         let wave = rayon::current_num_threads().max(1);
         for batches in batches.chunks(wave) {
             if self.cancelled() {
-                return Err(EmbedError::Interrupted);
+                return Err(crate::cancel::Interrupted.into());
             }
             let pooled: Vec<Vec<Vec<f32>>> = batches
                 .par_iter()

@@ -32,7 +32,7 @@ pub enum BuildError {
     Import { path: PathBuf, reason: String },
     /// Stopped on request between two commits (what was committed stays).
     #[error("interrupted")]
-    Interrupted,
+    Interrupted(#[from] crate::cancel::Interrupted),
 }
 
 fn import_err(path: &Path, reason: impl std::fmt::Display) -> BuildError {
@@ -182,7 +182,7 @@ pub fn import(
     writer: &mut IndexWriter,
     npy: &Path,
     ids: Option<&Path>,
-    stop: &dyn Fn() -> bool,
+    cancel: &crate::cancel::Cancel,
     progress: BuildProgress,
 ) -> Result<BuildReport, BuildError> {
     let (_file, map) = map_npy(npy)?;
@@ -239,9 +239,7 @@ pub fn import(
     };
     let mut start = 0;
     while start < rows {
-        if stop() {
-            return Err(BuildError::Interrupted);
-        }
+        cancel.check()?;
         let n = (rows - start).min(IMPORT_BLOCK);
         let mut keep_paragraphs = Vec::with_capacity(n);
         let mut keep_rows = Vec::with_capacity(n);

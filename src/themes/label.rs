@@ -453,7 +453,7 @@ pub fn select(
             let distinct = (c.ctfidf / best) as f32;
             // Without embeddings, of phrases said equally often the longer is the more specific.
             let Some(v) = phrase_vectors else {
-                return distinct * (1.0 + 0.05 * content_words(&c.key) as f32);
+                return distinct * (1.0 + LENGTH_WITHOUT_VECTORS * content_words(&c.key) as f32);
             };
             let own = v.row(i).dot(&centroids.row(theme));
             // How much closer the phrase is to this theme than to the nearest other one.
@@ -475,8 +475,11 @@ pub fn select(
             let extra_words = distinct_words.len().saturating_sub(2) as f32;
             // Words the whole corpus uses ("war in Ukraine" in news on Ukraine) name no theme.
             let telling = c.telling / best_telling;
-            own + margin + 0.3 * distinct + SPECIFICITY * c.specificity + telling_weight * telling
-                - 0.1 * extra_words
+            own + margin
+                + DISTINCT * distinct
+                + SPECIFICITY * c.specificity
+                + telling_weight * telling
+                - EXTRA_WORD * extra_words
         })
         .collect();
     // The label first: the most relevant candidate that names a subject, if any does.
@@ -645,8 +648,23 @@ const SMALL_THEME: usize = 30;
 const TELLING: f32 = 0.6;
 const TELLING_HALF: f32 = 50.0;
 
+// A candidate's relevance to its theme, in `select`: its cosine to the centroid, plus its margin
+// over the nearest other theme, plus the weighted terms below. Cosines and margins run over
+// about 0.1–0.6 on real text, so each weight says how much a term may move a phrase against
+// them.
+
+/// Weight of a candidate's c-TF-IDF, scaled to the theme's best (how particular to the theme).
+const DISTINCT: f32 = 0.3;
+
 /// Weight of a candidate's [`Candidate::specificity`] in its relevance.
 const SPECIFICITY: f32 = 0.3;
+
+/// What each content word past the second costs: a name for a theme is short.
+const EXTRA_WORD: f32 = 0.1;
+
+/// Without phrase vectors, the bonus per content word on c-TF-IDF alone: of phrases said
+/// equally often, the longer is the more specific.
+const LENGTH_WITHOUT_VECTORS: f32 = 0.05;
 
 /// How relevant a second facet must be, relative to the first, to join the label.
 const SECOND_FACET: f32 = 0.55;
