@@ -1,6 +1,6 @@
-//! Rows out as they are made: a `.npy` matrix with its `.ids.jsonl` sidecar, a Parquet table, or
-//! JSON lines, each written a slice at a time (files to temporaries renamed at the end), so
-//! writing a million rows holds one slice.
+//! Rows out as they are made: a `.npy` matrix with its `.ids.jsonl` sidecar, a Parquet table
+//! (feature `parquet`), or JSON lines, each written a slice at a time (files to temporaries renamed
+//! at the end), so writing a million rows holds one slice.
 
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayView2;
 use serde::Serialize;
 
+#[cfg(feature = "parquet")]
 use super::parquet::{ParquetError, TableWriter};
 use crate::corpus::{Paragraph, ParagraphKind};
 use crate::fsutil::AtomicFile;
@@ -21,6 +22,7 @@ pub enum ExportError {
         #[source]
         source: io::Error,
     },
+    #[cfg(feature = "parquet")]
     #[error("cannot write {path}: {source}")]
     Parquet {
         path: PathBuf,
@@ -230,11 +232,13 @@ impl RowSink for NpyFiles {
 }
 
 /// The Parquet table of `embed --format parquet`, written a row group at a time.
+#[cfg(feature = "parquet")]
 pub struct ParquetFile {
     table: TableWriter,
     path: PathBuf,
 }
 
+#[cfg(feature = "parquet")]
 impl ParquetFile {
     pub fn create(path: &Path, dim: usize) -> Result<Self, ExportError> {
         let table = TableWriter::create(path, dim).map_err(|source| ExportError::Parquet {
@@ -259,6 +263,7 @@ impl ParquetFile {
     }
 }
 
+#[cfg(feature = "parquet")]
 impl RowSink for ParquetFile {
     fn write(
         &mut self,

@@ -385,25 +385,9 @@ impl ThemeModel {
         if k == 0 {
             return Err(ThemeError::NoDenseGroups);
         }
-        let top_stability = match (
-            selection.as_ref().and_then(KSelection::chosen_score),
-            radius,
-        ) {
-            (Some(score), _) => score.stability.clone(),
-            (None, Some(radius)) => {
-                let min_points = params.min_points();
-                grain::Resamples::new(space.view(), params.seed())
-                    .stability_by(&labels, &|sample| {
-                        cluster::dbscan(sample, min_points, radius)
-                    })?
-            }
-            (None, None) if k == 1 => vec![1.0],
-            (None, None) => {
-                grain::Resamples::new(space.view(), params.seed()).kmeans_stability(&labels)?
-            }
-        };
-        let centroids = centroids_of(vectors, &labels, k);
-        let members = members_of(vectors, &labels, &centroids);
+        let stability =
+            top_stability(space.view(), &labels, k, selection.as_ref(), radius, params)?;
+        let top = TreeLevel::new(vectors, labels, k, stability);
 
         // Labels are scored in a space centred on the corpus mean: what every paragraph shares
         // (the corpus's subject) then pulls no phrase towards any theme.
@@ -417,107 +401,45 @@ impl ThemeModel {
             keywords: params.keywords(),
             phrases,
         };
-        let all_top: Vec<usize> = (0..k).collect();
         progress(Stage::Naming { done: 0, of: 2 });
-        let top_names = naming.name(&labels, &members, &[all_top])?;
+        let top_names = naming.name(&top.labels, &top.members, &[(0..k).collect()])?;
 
-        // The fine level: each theme split on its own; a theme left whole is one group there.
-        let mut fine_labels: cluster::Labels = vec![None; n];
-        let mut fine_families: Vec<Vec<usize>> = Vec::new();
-        let mut fine_stability: Vec<f32> = Vec::new();
-        let mut fine_parent: Vec<usize> = Vec::new();
-        let mut splits: Vec<Option<KSelection>> = Vec::new();
-        for (c, group) in members.iter().enumerate() {
-            if params.depth() == 2 {
-                progress(Stage::SubThemes { done: c, of: k });
-            }
-            let rows: Vec<usize> = group.iter().map(|m| m.row).collect();
-            let (parts, part_stability) = match params.depth() {
-                2 => {
-                    let (parts, selection) = split_theme(vectors, &rows, params.seed())?;
-                    let stability = selection.chosen_score().map(|s| s.stability.clone());
-                    splits.push(Some(selection));
-                    parts.zip(stability)
-                }
-                _ => {
-                    splits.push(None);
-                    None
-                }
-            }
-            .unwrap_or_else(|| (vec![Some(0); rows.len()], vec![1.0]));
-            fine_stability.extend(part_stability);
-            let offset = fine_parent.len();
-            let count = parts.iter().flatten().max().map_or(0, |m| m + 1);
-            for (row, part) in rows.iter().zip(&parts) {
-                fine_labels[*row] = part.map(|p| offset + p);
-            }
-            fine_parent.extend(std::iter::repeat_n(c, count));
-            fine_families.push((offset..offset + count).collect());
-        }
+        let fine = SubLevel::split(vectors, &top, params, progress)?;
         progress(Stage::Naming { done: 1, of: 2 });
-        let fine_k = fine_parent.len();
-        let fine_centroids = centroids_of(vectors, &fine_labels, fine_k);
-        let fine_members = members_of(vectors, &fine_labels, &fine_centroids);
-        let split: Vec<bool> = fine_families.iter().map(|f| f.len() > 1).collect();
-        let top_names = naming.generalise(&labels, top_names, &split)?;
-        let split_families: Vec<Vec<usize>> = fine_families
+        let split: Vec<bool> = fine.families.iter().map(|f| f.len() > 1).collect();
+        let top_names = naming.generalise(&top.labels, top_names, &split)?;
+        let split_families: Vec<Vec<usize>> = fine
+            .families
             .iter()
             .filter(|f| f.len() > 1)
             .cloned()
             .collect();
         let fine_names = if split_families.is_empty() {
-            vec![None; fine_k]
+            vec![None; fine.level.k]
         } else {
-            naming.name(&fine_labels, &fine_members, &split_families)?
+            naming.name(&fine.level.labels, &fine.level.members, &split_families)?
         };
-        let words = label::top_words(&text_refs, &labels, k, TOP_WORDS);
-        let fine_words = label::top_words(&text_refs, &fine_labels, fine_k, TOP_WORDS);
-        let mut fine_members: Vec<Option<Vec<Member>>> =
-            fine_members.into_iter().map(Some).collect();
-        let themes: Vec<Theme> = members
-            .into_iter()
-            .zip(top_names)
-            .zip(words)
-            .zip(splits)
-            .enumerate()
-            .map(|(c, (((members, name), words), split))| {
-                let family = &fine_families[c];
-                let subthemes = if family.len() > 1 {
-                    let subs = family
-                        .iter()
-                        .map(|&f| {
-                            let (label, keywords) = fine_names[f].clone().unwrap_or_default();
-                            Theme {
-                                label,
-                                keywords,
-                                words: fine_words[f].clone(),
-                                members: fine_members[f].take().expect("each once"),
-                                stability: fine_stability[f],
-                                subthemes: Vec::new(),
-                                split: None,
-                            }
-                        })
-                        .collect();
-                    largest_first_only(subs)
-                } else {
-                    Vec::new()
-                };
-                let (label, keywords) = name.unwrap_or_default();
-                Theme {
-                    label: if label.is_empty() {
-                        format!("theme {}", c + 1)
-                    } else {
-                        label
-                    },
-                    keywords,
-                    words,
-                    members,
-                    stability: top_stability[c],
-                    subthemes,
-                    split,
-                }
-            })
-            .collect();
+        let top = NamedLevel {
+            words: label::top_words(&text_refs, &top.labels, k, TOP_WORDS),
+            names: top_names,
+            level: top,
+        };
+        let SubLevel {
+            level,
+            families,
+            splits,
+        } = fine;
+        let fine = NamedLevel {
+            words: label::top_words(&text_refs, &level.labels, level.k, TOP_WORDS),
+            names: fine_names,
+            level,
+        };
+        let (
+            themes,
+            TreeLevel {
+                labels, centroids, ..
+            },
+        ) = assemble(top, fine, &families, splits);
         let (themes, centroids) = largest_first(themes, centroids);
         let outliers = labels
             .iter()
@@ -549,6 +471,181 @@ impl ThemeModel {
             })
             .collect()
     }
+}
+
+/// One level of the theme tree, built once: each row's group, and per group its centroid, its
+/// members (most central first) and its stability in re-fits.
+struct TreeLevel {
+    labels: cluster::Labels,
+    k: usize,
+    centroids: Array2<f32>,
+    members: Vec<Vec<Member>>,
+    stability: Vec<f32>,
+}
+
+impl TreeLevel {
+    fn new(
+        vectors: ArrayView2<f32>,
+        labels: cluster::Labels,
+        k: usize,
+        stability: Vec<f32>,
+    ) -> Self {
+        let centroids = centroids_of(vectors, &labels, k);
+        let members = members_of(vectors, &labels, &centroids);
+        Self {
+            labels,
+            k,
+            centroids,
+            members,
+            stability,
+        }
+    }
+}
+
+/// The level under the top: each top-level theme split on its own at its own grain; a theme
+/// left whole is one group there.
+struct SubLevel {
+    level: TreeLevel,
+    /// The sub-level groups of each top-level theme, in order.
+    families: Vec<Vec<usize>>,
+    /// How each top-level theme's split was chosen (none at depth 1).
+    splits: Vec<Option<KSelection>>,
+}
+
+impl SubLevel {
+    fn split(
+        vectors: ArrayView2<f32>,
+        top: &TreeLevel,
+        params: &ValidThemeParams,
+        progress: &dyn Fn(Stage),
+    ) -> Result<Self, ThemeError> {
+        let mut labels: cluster::Labels = vec![None; vectors.nrows()];
+        let mut families: Vec<Vec<usize>> = Vec::new();
+        let mut stability: Vec<f32> = Vec::new();
+        let mut splits: Vec<Option<KSelection>> = Vec::new();
+        let mut fine_k = 0;
+        for (c, group) in top.members.iter().enumerate() {
+            if params.depth() == 2 {
+                progress(Stage::SubThemes { done: c, of: top.k });
+            }
+            let rows: Vec<usize> = group.iter().map(|m| m.row).collect();
+            let (parts, part_stability) = match params.depth() {
+                2 => {
+                    let (parts, selection) = split_theme(vectors, &rows, params.seed())?;
+                    let stability = selection.chosen_score().map(|s| s.stability.clone());
+                    splits.push(Some(selection));
+                    parts.zip(stability)
+                }
+                _ => {
+                    splits.push(None);
+                    None
+                }
+            }
+            .unwrap_or_else(|| (vec![Some(0); rows.len()], vec![1.0]));
+            stability.extend(part_stability);
+            let count = parts.iter().flatten().max().map_or(0, |m| m + 1);
+            for (row, part) in rows.iter().zip(&parts) {
+                labels[*row] = part.map(|p| fine_k + p);
+            }
+            families.push((fine_k..fine_k + count).collect());
+            fine_k += count;
+        }
+        Ok(Self {
+            level: TreeLevel::new(vectors, labels, fine_k, stability),
+            families,
+            splits,
+        })
+    }
+}
+
+/// The stability of each top-level theme: the chosen split's from the grain scan, else from
+/// re-fits of the method that made the groups.
+fn top_stability(
+    space: ArrayView2<f32>,
+    labels: &cluster::Labels,
+    k: usize,
+    selection: Option<&KSelection>,
+    radius: Option<f32>,
+    params: &ValidThemeParams,
+) -> Result<Vec<f32>, ThemeError> {
+    Ok(
+        match (selection.and_then(KSelection::chosen_score), radius) {
+            (Some(score), _) => score.stability.clone(),
+            (None, Some(radius)) => {
+                let min_points = params.min_points();
+                grain::Resamples::new(space, params.seed()).stability_by(labels, &|sample| {
+                    cluster::dbscan(sample, min_points, radius)
+                })?
+            }
+            (None, None) if k == 1 => vec![1.0],
+            (None, None) => grain::Resamples::new(space, params.seed()).kmeans_stability(labels)?,
+        },
+    )
+}
+
+/// A level with its names (label and keywords, none for a group left unnamed) and its most
+/// telling words, one each per group.
+struct NamedLevel {
+    level: TreeLevel,
+    names: Vec<Option<LabelAndKeywords>>,
+    words: Vec<Vec<String>>,
+}
+
+/// The theme tree from its two named levels: top-level themes in their order, each with its
+/// sub-themes (largest first) when it was split into more than one. Gives back the top level,
+/// its members moved into the themes.
+fn assemble(
+    mut top: NamedLevel,
+    mut fine: NamedLevel,
+    families: &[Vec<usize>],
+    splits: Vec<Option<KSelection>>,
+) -> (Vec<Theme>, TreeLevel) {
+    let members = std::mem::take(&mut top.level.members);
+    let themes = members
+        .into_iter()
+        .zip(top.names)
+        .zip(top.words)
+        .zip(splits)
+        .enumerate()
+        .map(|(c, (((members, name), words), split))| {
+            let family = &families[c];
+            let subthemes = if family.len() > 1 {
+                let subs = family
+                    .iter()
+                    .map(|&f| {
+                        let (label, keywords) = fine.names[f].clone().unwrap_or_default();
+                        Theme {
+                            label,
+                            keywords,
+                            words: fine.words[f].clone(),
+                            members: std::mem::take(&mut fine.level.members[f]),
+                            stability: fine.level.stability[f],
+                            subthemes: Vec::new(),
+                            split: None,
+                        }
+                    })
+                    .collect();
+                largest_first_only(subs)
+            } else {
+                Vec::new()
+            };
+            let (label, keywords) = name.unwrap_or_default();
+            Theme {
+                label: if label.is_empty() {
+                    format!("theme {}", c + 1)
+                } else {
+                    label
+                },
+                keywords,
+                words,
+                members,
+                stability: top.level.stability[c],
+                subthemes,
+                split,
+            }
+        })
+        .collect();
+    (themes, top.level)
 }
 
 /// The space a method groups in: for k-means, the vectors centred on their mean and scaled back
