@@ -84,52 +84,70 @@ impl EmbeddingCache {
         packs
     }
 
-    /// Every stored vector of length `dim`, the packs they came from, and how many damaged
-    /// packs were removed.
-    fn load(&self, dim: usize) -> (HashMap<TextKey, Vec<f32>>, Vec<PathBuf>, usize) {
-        let mut map = HashMap::new();
+    /// Where every stored vector of length `dim` is, and how many damaged packs were removed.
+    /// Only keys and places are held: vectors are read from their pack when asked for, so a
+    /// cache of millions of vectors costs tens of megabytes here, not gigabytes.
+    fn load(&self, dim: usize) -> (Stored, usize) {
+        let mut stored = Stored::new(dim);
         let mut dropped = 0;
-        let mut read = Vec::new();
         for pack in self.packs() {
-            match read_pack(&pack, dim) {
-                Ok(Some(entries)) => {
-                    map.extend(entries);
-                    read.push(pack);
-                }
+            match stored.add_pack(&pack) {
+                Ok(true) => {}
                 // Removed by a concurrent compaction after we listed it.
-                Ok(None) => {}
+                Ok(false) => {}
                 Err(()) => {
                     dropped += 1;
                     let _ = fs::remove_file(&pack);
                 }
             }
         }
-        (map, read, dropped)
+        (stored, dropped)
     }
 
-    fn store(&self, dim: usize, entries: &[(TextKey, &[f32])]) -> Result<PathBuf, CacheError> {
+    /// Writes entries as one new pack, through a temporary file renamed into place; `entries`
+    /// is walked once, so a merge of every stored vector holds one at a time.
+    fn store<'e>(
+        &self,
+        dim: usize,
+        count: usize,
+        entries: impl Iterator<Item = std::io::Result<(TextKey, std::borrow::Cow<'e, [f32]>)>>,
+    ) -> Result<PathBuf, CacheError> {
         let error = |source| CacheError {
             path: self.dir.clone(),
             source,
         };
         fs::create_dir_all(&self.dir).map_err(error)?;
-        let mut bytes = Vec::with_capacity(20 + entries.len() * (32 + dim * 4) + 32);
-        bytes.extend_from_slice(PACK_MAGIC);
-        bytes.extend_from_slice(&(dim as u32).to_le_bytes());
-        bytes.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-        for (key, vector) in entries {
-            bytes.extend_from_slice(key);
-            for x in vector.iter() {
-                bytes.extend_from_slice(&x.to_le_bytes());
-            }
-        }
-        let checksum = Sha256::digest(&bytes);
-        bytes.extend_from_slice(&checksum);
         let mut file = tempfile::Builder::new()
             .prefix(".pack-")
             .tempfile_in(&self.dir)
             .map_err(error)?;
-        file.write_all(&bytes).map_err(error)?;
+        let mut hasher = Sha256::new();
+        {
+            let mut out = std::io::BufWriter::new(file.as_file_mut());
+            let mut put = |bytes: &[u8]| -> std::io::Result<()> {
+                hasher.update(bytes);
+                out.write_all(bytes)
+            };
+            put(PACK_MAGIC).map_err(error)?;
+            put(&(dim as u32).to_le_bytes()).map_err(error)?;
+            put(&(count as u64).to_le_bytes()).map_err(error)?;
+            let mut written = 0;
+            let mut record = Vec::with_capacity(32 + dim * 4);
+            for entry in entries {
+                let (key, vector) = entry.map_err(error)?;
+                record.clear();
+                record.extend_from_slice(&key);
+                for x in vector.iter() {
+                    record.extend_from_slice(&x.to_le_bytes());
+                }
+                put(&record).map_err(error)?;
+                written += 1;
+            }
+            debug_assert_eq!(written, count, "a pack's header counts its entries");
+            out.flush().map_err(error)?;
+        }
+        let checksum = hasher.finalize();
+        file.write_all(&checksum).map_err(error)?;
         let name = format!("{}.pack", crate::model::hex(&checksum[..12]));
         let path = self.dir.join(name);
         file.persist(&path).map_err(|e| error(e.error))?;
@@ -137,60 +155,165 @@ impl EmbeddingCache {
     }
 
     /// Merges packs into one when there are many, so loading stays one read per run. Only the
-    /// packs whose entries are in `all` are removed: a pack another process wrote meanwhile
+    /// packs whose entries are in `stored` are removed: a pack another process wrote meanwhile
     /// stays.
-    fn compact(
-        &self,
-        dim: usize,
-        all: &HashMap<TextKey, Vec<f32>>,
-        merged_packs: &[PathBuf],
-    ) -> Result<(), CacheError> {
-        let entries: Vec<(TextKey, &[f32])> = all.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-        let merged = self.store(dim, &entries)?;
-        for pack in merged_packs.iter().filter(|p| **p != merged) {
+    fn compact(&self, stored: &Stored) -> Result<(), CacheError> {
+        let merged = self.store(stored.dim, stored.slots.len(), stored.entries())?;
+        for pack in stored.packs.iter().filter(|p| **p != merged) {
             let _ = fs::remove_file(pack);
         }
         Ok(())
     }
 }
 
-type Entries = Vec<(TextKey, Vec<f32>)>;
+/// Where a stored vector is: its pack (by position in [`Stored::packs`]) and the byte offset of
+/// its floats there.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    pack: u32,
+    offset: u64,
+}
 
-/// Ok(None): the pack vanished; Err: it is damaged.
-fn read_pack(path: &Path, dim: usize) -> Result<Option<Entries>, ()> {
-    let mut bytes = Vec::new();
-    match fs::File::open(path) {
-        Ok(mut f) => f.read_to_end(&mut bytes).map_err(|_| ())?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    if bytes.len() < 52 || &bytes[..8] != PACK_MAGIC {
-        return Err(());
+/// The cache's keys and where their vectors lie.
+struct Stored {
+    dim: usize,
+    packs: Vec<PathBuf>,
+    slots: HashMap<TextKey, Slot>,
+}
+
+/// Entries read at a time when a pack is checked.
+const CHECK_RECORDS: usize = 1024;
+const HEADER: usize = 20;
+
+impl Stored {
+    fn new(dim: usize) -> Self {
+        Self {
+            dim,
+            packs: Vec::new(),
+            slots: HashMap::new(),
+        }
     }
-    let (body, checksum) = bytes.split_at(bytes.len() - 32);
-    if Sha256::digest(body).as_slice() != checksum {
-        return Err(());
+
+    fn contains(&self, key: &TextKey) -> bool {
+        self.slots.contains_key(key)
     }
-    let stored_dim = u32::from_le_bytes(body[8..12].try_into().map_err(|_| ())?) as usize;
-    let count = u64::from_le_bytes(body[12..20].try_into().map_err(|_| ())?) as usize;
-    let record = 32 + stored_dim * 4;
-    if stored_dim != dim || body.len() != 20 + count * record {
-        return Err(());
+
+    /// Checks a pack (its checksum, its length) and takes its keys. Ok(false): the pack
+    /// vanished; Err: it is damaged (or of another width).
+    fn add_pack(&mut self, path: &Path) -> Result<bool, ()> {
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(_) => return Err(()),
+        };
+        let len = file.metadata().map_err(|_| ())?.len() as usize;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut header = [0u8; HEADER];
+        reader.read_exact(&mut header).map_err(|_| ())?;
+        if &header[..8] != PACK_MAGIC {
+            return Err(());
+        }
+        let dim = u32::from_le_bytes(header[8..12].try_into().map_err(|_| ())?) as usize;
+        let count = u64::from_le_bytes(header[12..20].try_into().map_err(|_| ())?) as usize;
+        let record = 32 + dim * 4;
+        if dim != self.dim || count.checked_mul(record).map(|b| b + HEADER + 32) != Some(len) {
+            return Err(());
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(header);
+        let pack = self.packs.len() as u32;
+        let mut keys = Vec::with_capacity(count);
+        let mut buf = vec![0u8; record * CHECK_RECORDS];
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(CHECK_RECORDS);
+            let chunk = &mut buf[..n * record];
+            reader.read_exact(chunk).map_err(|_| ())?;
+            hasher.update(&*chunk);
+            for (i, entry) in chunk.chunks_exact(record).enumerate() {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&entry[..32]);
+                let offset = (HEADER + (done + i) * record + 32) as u64;
+                keys.push((key, Slot { pack, offset }));
+            }
+            done += n;
+        }
+        let mut checksum = [0u8; 32];
+        reader.read_exact(&mut checksum).map_err(|_| ())?;
+        if hasher.finalize().as_slice() != checksum {
+            return Err(());
+        }
+        self.packs.push(path.to_path_buf());
+        self.slots.extend(keys);
+        Ok(true)
     }
-    let entries = body[20..]
-        .chunks_exact(record)
-        .map(|chunk| {
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&chunk[..32]);
-            let vector = chunk[32..]
+
+    /// Takes the keys of a pack just written, in its order.
+    fn add_written(&mut self, path: PathBuf, keys: impl Iterator<Item = TextKey>) {
+        let pack = self.packs.len() as u32;
+        let record = 32 + self.dim * 4;
+        for (i, key) in keys.enumerate() {
+            let offset = (HEADER + i * record + 32) as u64;
+            self.slots.insert(key, Slot { pack, offset });
+        }
+        self.packs.push(path);
+    }
+
+    /// The vectors of `keys` (every one stored), each read from its pack: one open file a pack.
+    fn read(&self, keys: &[TextKey]) -> std::io::Result<Vec<Vec<f32>>> {
+        let mut order: Vec<(Slot, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (self.slots[key], i))
+            .collect();
+        order.sort_by_key(|(slot, _)| (slot.pack, slot.offset));
+        let mut out = vec![Vec::new(); keys.len()];
+        let mut bytes = vec![0u8; self.dim * 4];
+        let mut open: Option<(u32, fs::File)> = None;
+        for (slot, i) in order {
+            if open.as_ref().is_none_or(|(pack, _)| *pack != slot.pack) {
+                open = Some((slot.pack, fs::File::open(&self.packs[slot.pack as usize])?));
+            }
+            let (_, file) = open.as_ref().expect("opened above");
+            crate::fsutil::read_exact_at(file, &mut bytes, slot.offset)?;
+            out[i] = bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            (key, vector)
+        }
+        Ok(out)
+    }
+
+    /// Every stored entry, pack by pack in file order, [`MERGE_READ`] at a time (a key stored
+    /// twice is taken where its slot points).
+    fn entries(
+        &self,
+    ) -> impl Iterator<Item = std::io::Result<(TextKey, std::borrow::Cow<'static, [f32]>)>> + '_
+    {
+        let mut order: Vec<(u32, u64, TextKey)> = self
+            .slots
+            .iter()
+            .map(|(key, slot)| (slot.pack, slot.offset, *key))
+            .collect();
+        order.sort_unstable();
+        let keys: Vec<TextKey> = order.into_iter().map(|(_, _, key)| key).collect();
+        let chunks: Vec<Vec<TextKey>> = keys.chunks(MERGE_READ).map(<[_]>::to_vec).collect();
+        chunks.into_iter().flat_map(move |keys| {
+            let read: Vec<std::io::Result<_>> = match self.read(&keys) {
+                Ok(vectors) => keys
+                    .into_iter()
+                    .zip(vectors)
+                    .map(|(key, vector)| Ok((key, std::borrow::Cow::Owned(vector))))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            read
         })
-        .collect();
-    Ok(Some(entries))
+    }
 }
+
+/// Entries read at a time while packs are merged.
+const MERGE_READ: usize = 4096;
 
 fn text_key(text: &str) -> TextKey {
     Sha256::digest(text.as_bytes()).into()
@@ -219,22 +342,20 @@ pub fn embed_cached<S: AsRef<str> + Sync>(
 pub struct CachedEmbedder<'a> {
     embedder: &'a Embedder,
     cache: Option<&'a EmbeddingCache>,
-    stored: HashMap<TextKey, Vec<f32>>,
-    packs: Vec<PathBuf>,
+    stored: Stored,
     stats: CacheStats,
 }
 
 impl<'a> CachedEmbedder<'a> {
     pub fn open(embedder: &'a Embedder, cache: Option<&'a EmbeddingCache>) -> Self {
-        let (stored, packs, dropped) = match cache {
+        let (stored, dropped) = match cache {
             Some(cache) => cache.load(embedder.dim()),
-            None => Default::default(),
+            None => (Stored::new(embedder.dim()), 0),
         };
         Self {
             embedder,
             cache,
             stored,
-            packs,
             stats: CacheStats {
                 dropped,
                 ..CacheStats::default()
@@ -256,11 +377,32 @@ impl<'a> CachedEmbedder<'a> {
             return Ok((embedded.vectors, embedded.stats));
         };
         let keys: Vec<TextKey> = texts.iter().map(|t| text_key(t.as_ref())).collect();
+        // Each distinct key once: from the packs if stored, else embedded.
+        let mut vectors_of: HashMap<TextKey, Vec<f32>> = HashMap::new();
+        let mut hits: Vec<TextKey> = Vec::new();
         let mut missing: Vec<usize> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, key) in keys.iter().enumerate() {
-            if !self.stored.contains_key(key) && seen.insert(*key) {
-                missing.push(i);
+            if seen.insert(*key) {
+                if self.stored.contains(key) {
+                    hits.push(*key);
+                } else {
+                    missing.push(i);
+                }
+            }
+        }
+        match self.stored.read(&hits) {
+            Ok(vectors) => vectors_of.extend(hits.iter().copied().zip(vectors)),
+            // A pack removed meanwhile (another run merged it): embed those texts again.
+            Err(_) => {
+                let first: HashMap<TextKey, usize> = keys
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, k)| (*k, i))
+                    .collect();
+                missing.extend(hits.iter().map(|k| first[k]));
+                missing.sort_unstable();
             }
         }
         let mut embed_stats = EmbedStats::default();
@@ -286,18 +428,21 @@ impl<'a> CachedEmbedder<'a> {
                 })
                 .collect();
             if self.stats.write_error.is_none() {
-                match cache.store(dim, &new) {
-                    Ok(pack) => self.packs.push(pack),
+                let entries = new
+                    .iter()
+                    .map(|(key, v)| Ok((*key, std::borrow::Cow::Borrowed(*v))));
+                match cache.store(dim, new.len(), entries) {
+                    Ok(pack) => self
+                        .stored
+                        .add_written(pack, new.iter().map(|(key, _)| *key)),
                     Err(e) => self.stats.write_error = Some(e.to_string()),
                 }
             }
-            for (key, vector) in new {
-                self.stored.insert(key, vector.to_vec());
-            }
+            vectors_of.extend(new.into_iter().map(|(key, v)| (key, v.to_vec())));
         }
         let mut vectors = Array2::<f32>::zeros((texts.len(), dim));
         for (mut row, key) in vectors.rows_mut().into_iter().zip(&keys) {
-            let vector = &self.stored[key];
+            let vector = &vectors_of[key];
             row.iter_mut().zip(vector).for_each(|(r, v)| *r = *v);
         }
         self.stats.hits += texts.len() - missing.len();
@@ -308,8 +453,9 @@ impl<'a> CachedEmbedder<'a> {
     /// Merges the packs when there are many, and says what the cache contributed.
     pub fn finish(mut self) -> CacheStats {
         if let Some(cache) = self.cache {
-            if self.stats.write_error.is_none() && self.packs.len() > PACKS_BEFORE_COMPACTION {
-                if let Err(e) = cache.compact(self.embedder.dim(), &self.stored, &self.packs) {
+            if self.stats.write_error.is_none() && self.stored.packs.len() > PACKS_BEFORE_COMPACTION
+            {
+                if let Err(e) = cache.compact(&self.stored) {
                     self.stats.write_error = Some(e.to_string());
                 }
             }
@@ -322,22 +468,63 @@ impl<'a> CachedEmbedder<'a> {
 mod tests {
     use super::*;
 
+    fn one(
+        key: &str,
+        vector: &[f32],
+    ) -> std::io::Result<(TextKey, std::borrow::Cow<'static, [f32]>)> {
+        Ok((text_key(key), std::borrow::Cow::Owned(vector.to_vec())))
+    }
+
     #[test]
     fn pack_round_trip_and_damage_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let cache = EmbeddingCache::new(dir.path(), "m@1", 8, LongText::Truncate);
         let a = [0.5f32, -1.0, 2.0];
-        let path = cache.store(3, &[(text_key("a"), &a)]).unwrap();
-        let (map, packs, dropped) = cache.load(3);
-        assert_eq!((packs.len(), dropped), (1, 0));
-        assert_eq!(map[&text_key("a")], a.to_vec());
+        let path = cache.store(3, 1, [one("a", &a)].into_iter()).unwrap();
+        let (stored, dropped) = cache.load(3);
+        assert_eq!((stored.packs.len(), dropped), (1, 0));
+        assert_eq!(stored.read(&[text_key("a")]).unwrap(), vec![a.to_vec()]);
 
         let mut bytes = fs::read(&path).unwrap();
         bytes[25] ^= 0x40;
         fs::write(&path, &bytes).unwrap();
-        let (map, _, dropped) = cache.load(3);
-        assert!(map.is_empty());
+        let (stored, dropped) = cache.load(3);
+        assert!(stored.slots.is_empty());
         assert_eq!(dropped, 1);
         assert!(!path.exists(), "a damaged pack is removed");
+    }
+
+    #[test]
+    fn packs_merge_into_one_that_reads_back_every_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = EmbeddingCache::new(dir.path(), "m@1", 8, LongText::Truncate);
+        let vector = |i: usize| [i as f32, -(i as f32), 0.25];
+        for p in 0..5 {
+            let entries = (0..3).map(|j| one(&format!("t{}", p * 3 + j), &vector(p * 3 + j)));
+            cache.store(3, 3, entries).unwrap();
+        }
+        // A key stored twice is read where its (later) slot points.
+        cache
+            .store(3, 1, [one("t0", &[9.0, 9.0, 9.0])].into_iter())
+            .unwrap();
+        let (stored, _) = cache.load(3);
+        assert_eq!(stored.packs.len(), 6);
+        let t0 = stored.read(&[text_key("t0")]).unwrap().remove(0);
+        cache.compact(&stored).unwrap();
+        assert!(
+            stored.read(&[text_key("t0")]).is_err(),
+            "the merged packs are gone"
+        );
+        let (merged, dropped) = cache.load(3);
+        assert_eq!(
+            (merged.packs.len(), dropped, merged.slots.len()),
+            (1, 0, 15)
+        );
+        let keys: Vec<TextKey> = (0..15).map(|i| text_key(&format!("t{i}"))).collect();
+        let read = merged.read(&keys).unwrap();
+        assert_eq!(read[0], t0);
+        for (i, got) in read.iter().enumerate().skip(1) {
+            assert_eq!(*got, vector(i).to_vec(), "t{i}");
+        }
     }
 }
