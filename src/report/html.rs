@@ -7,11 +7,33 @@ use super::{count, Report};
 
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     let names = report.short_names();
-    let e = escape_html;
     out.write_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>themescope: themes</title>\n<style>\n")?;
     out.write_str(CSS)?;
     out.write_str("</style>\n</head>\n<body>\n<h1>Themes</h1>\n")?;
-    writeln!(out, "<p class=\"summary\">{}</p>", e(&report.headline()))?;
+    writeln!(
+        out,
+        "<p class=\"summary\">{}</p>",
+        escape_html(&report.headline())
+    )?;
+    write_contents(report, out)?;
+    if !report.map.is_empty() {
+        write_map(report, &names, out)?;
+    }
+    for t in &report.themes {
+        write_theme(t, &names, out)?;
+    }
+    write_sources(report, &names, out)?;
+    write_outliers(report, &names, out)?;
+    out.write_str("</body>\n</html>\n")?;
+    Ok(())
+}
+
+/// Document paths by their short names in the report.
+type Names = std::collections::BTreeMap<String, String>;
+
+/// The list of themes and sub-themes, each a link to its section.
+fn write_contents(report: &Report, out: &mut dyn Write) -> fmt::Result {
+    let e = escape_html;
     out.write_str("<nav><ol>\n")?;
     for t in &report.themes {
         write!(
@@ -37,89 +59,93 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         }
         writeln!(out, "</li>")?;
     }
-    out.write_str("</ol></nav>\n")?;
-    if !report.map.is_empty() {
-        write_map(report, &names, out)?;
+    out.write_str("</ol></nav>\n")
+}
+
+/// A theme's section: heading, keywords, sources, its paragraphs, then its sub-themes.
+fn write_theme(t: &super::ThemeReport, names: &Names, out: &mut dyn Write) -> fmt::Result {
+    let e = escape_html;
+    writeln!(
+        out,
+        "<section id=\"t{}\" data-theme=\"{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%, {}</span></h2>",
+        t.id,
+        t.id,
+        t.id,
+        e(&t.label),
+        count(t.size, "paragraph"),
+        t.share * 100.0,
+        super::text::stability(t)
+    )?;
+    write_keywords(t.keywords.iter(), out)?;
+    let sources: Vec<String> = t
+        .sources
+        .iter()
+        .map(|s| format!("{} ({})", e(&names[&s.doc]), s.paragraphs))
+        .collect();
+    writeln!(out, "<p class=\"src\">Sources: {}</p>", sources.join(", "))?;
+    // With sub-themes below, the theme's own list starts folded: they show its paragraphs.
+    let open = if t.subthemes.is_empty() { " open" } else { "" };
+    writeln!(
+        out,
+        "<details{open}><summary>Paragraphs, most central first</summary>"
+    )?;
+    for (i, p) in t.paragraphs.iter().enumerate() {
+        write_quote(p, i < 3, names, out)?;
     }
-    for t in &report.themes {
+    out.write_str("</details>\n")?;
+    for sub in &t.subthemes {
         writeln!(
             out,
-            "<section id=\"t{}\" data-theme=\"{}\"><h2>{}. {} <span class=\"n\">{}, {:.0}%, {}</span></h2>",
+            "<section class=\"sub\" id=\"t{}-{}\"><h3>{}.{} {} <span class=\"n\">{}, {}</span></h3>",
             t.id,
+            sub.id,
             t.id,
-            t.id,
-            e(&t.label),
-            count(t.size, "paragraph"),
-            t.share * 100.0,
-            super::text::stability(t)
+            sub.id,
+            e(&sub.label),
+            count(sub.size, "paragraph"),
+            super::text::stability(sub)
         )?;
-        writeln!(
-            out,
-            "<p class=\"kw\">{}</p>",
-            t.keywords
-                .iter()
-                .map(|k| format!("<span>{}</span>", e(k)))
-                .collect::<String>()
-        )?;
-        let sources: Vec<String> = t
-            .sources
-            .iter()
-            .map(|s| format!("{} ({})", e(&names[&s.doc]), s.paragraphs))
-            .collect();
-        writeln!(out, "<p class=\"src\">Sources: {}</p>", sources.join(", "))?;
-        // With sub-themes below, the theme's own list starts folded: they show its paragraphs.
-        let open = if t.subthemes.is_empty() { " open" } else { "" };
-        writeln!(
-            out,
-            "<details{open}><summary>Paragraphs, most central first</summary>"
-        )?;
-        for (i, p) in t.paragraphs.iter().enumerate() {
-            let class = if i < 3 { " class=\"top\"" } else { "" };
-            writeln!(
-                out,
-                "<blockquote{class}><p>{}</p><footer>{}:{} · {:.2}</footer></blockquote>",
-                e(&p.text),
-                e(&names[&p.doc]),
-                p.line,
-                p.score.unwrap_or(0.0)
-            )?;
-        }
-        out.write_str("</details>\n")?;
-        for sub in &t.subthemes {
-            writeln!(
-                out,
-                "<section class=\"sub\" id=\"t{}-{}\"><h3>{}.{} {} <span class=\"n\">{}, {}</span></h3>",
-                t.id,
-                sub.id,
-                t.id,
-                sub.id,
-                e(&sub.label),
-                count(sub.size, "paragraph"),
-                super::text::stability(sub)
-            )?;
-            writeln!(
-                out,
-                "<p class=\"kw\">{}</p>",
-                sub.keywords
-                    .iter()
-                    .skip(1)
-                    .map(|k| format!("<span>{}</span>", e(k)))
-                    .collect::<String>()
-            )?;
-            for p in &sub.paragraphs {
-                writeln!(
-                    out,
-                    "<blockquote><p>{}</p><footer>{}:{} · {:.2}</footer></blockquote>",
-                    e(&p.text),
-                    e(&names[&p.doc]),
-                    p.line,
-                    p.score.unwrap_or(0.0)
-                )?;
-            }
-            out.write_str("</section>\n")?;
+        // A sub-theme's first keyword is its label, already in the heading.
+        write_keywords(sub.keywords.iter().skip(1), out)?;
+        for p in &sub.paragraphs {
+            write_quote(p, false, names, out)?;
         }
         out.write_str("</section>\n")?;
     }
+    out.write_str("</section>\n")
+}
+
+fn write_keywords<'k>(
+    keywords: impl Iterator<Item = &'k String>,
+    out: &mut dyn Write,
+) -> fmt::Result {
+    let spans: String = keywords
+        .map(|k| format!("<span>{}</span>", escape_html(k)))
+        .collect();
+    writeln!(out, "<p class=\"kw\">{spans}</p>")
+}
+
+/// A quoted paragraph with its source and score; `top` marks the first few of a theme.
+fn write_quote(
+    p: &super::ParagraphRef,
+    top: bool,
+    names: &Names,
+    out: &mut dyn Write,
+) -> fmt::Result {
+    let class = if top { " class=\"top\"" } else { "" };
+    writeln!(
+        out,
+        "<blockquote{class}><p>{}</p><footer>{}:{} · {:.2}</footer></blockquote>",
+        escape_html(&p.text),
+        escape_html(&names[&p.doc]),
+        p.line,
+        p.score.unwrap_or(0.0)
+    )
+}
+
+/// Paragraphs per document and theme, each cell shaded by its share of the document.
+fn write_sources(report: &Report, names: &Names, out: &mut dyn Write) -> fmt::Result {
+    let e = escape_html;
     out.write_str("<h2>Sources × themes</h2>\n<table><thead><tr><th>document</th>")?;
     for t in &report.themes {
         write!(out, "<th title=\"{}\">T{}</th>", e(&t.label), t.id)?;
@@ -138,22 +164,24 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         }
         writeln!(out, "<td>{}</td></tr>", d.outliers)?;
     }
-    out.write_str("</tbody></table>\n")?;
-    if !report.outliers.is_empty() {
-        out.write_str("<h2>Outliers</h2>\n<ul>\n")?;
-        for p in &report.outliers {
-            writeln!(
-                out,
-                "<li><code>{}:{}</code> {}</li>",
-                e(&names[&p.doc]),
-                p.line,
-                e(&p.text)
-            )?;
-        }
-        out.write_str("</ul>\n")?;
+    out.write_str("</tbody></table>\n")
+}
+
+fn write_outliers(report: &Report, names: &Names, out: &mut dyn Write) -> fmt::Result {
+    if report.outliers.is_empty() {
+        return Ok(());
     }
-    out.write_str("</body>\n</html>\n")?;
-    Ok(())
+    out.write_str("<h2>Outliers</h2>\n<ul>\n")?;
+    for p in &report.outliers {
+        writeln!(
+            out,
+            "<li><code>{}:{}</code> {}</li>",
+            escape_html(&names[&p.doc]),
+            p.line,
+            escape_html(&p.text)
+        )?;
+    }
+    out.write_str("</ul>\n")
 }
 
 /// Map marks' colours: theme t gets hue t × 137.5° (the golden angle), so neighbours in the
@@ -173,11 +201,7 @@ const MAP_MARGIN: f32 = 40.0;
 /// text"), theme labels at their marks' median, and a few lines of script so a click on a mark
 /// shows only its theme (on the map and below) and a click elsewhere on the map shows all;
 /// `#theme=N` in the address does the same on load.
-fn write_map(
-    report: &Report,
-    names: &std::collections::BTreeMap<String, String>,
-    out: &mut dyn Write,
-) -> fmt::Result {
+fn write_map(report: &Report, names: &Names, out: &mut dyn Write) -> fmt::Result {
     let e = escape_html;
     let place = |v: f32| MAP_MARGIN + v * (MAP_SIDE - 2.0 * MAP_MARGIN);
     let paragraph: std::collections::HashMap<(&str, &str), &super::ParagraphRef> = report
