@@ -10,7 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use linfa_linalg::eigh::{EigSort, Eigh};
 use ndarray::{Array1, Array2, Axis};
 use rayon::prelude::*;
 use tokenizers::Tokenizer;
@@ -68,8 +67,8 @@ pub enum DistillError {
     Tokenizer { path: PathBuf, message: String },
     #[error(transparent)]
     Embed(#[from] EmbedError),
-    #[error("principal components failed: {0}")]
-    Pca(String),
+    #[error(transparent)]
+    Pca(#[from] crate::pca::PcaError),
     #[error("interrupted")]
     Interrupted(#[from] crate::cancel::Interrupted),
     #[error("{path} already exists")]
@@ -258,27 +257,8 @@ pub fn principal_components(
     let mean = rows.mean_axis(Axis(0)).expect("rows are not empty");
     let centred = &rows - &mean;
     let covariance = centred.t().dot(&centred) / (n.max(2) - 1) as f64;
-    let (values, vectors) = covariance
-        .eigh()
-        .map_err(|e| DistillError::Pca(e.to_string()))?
-        .sort_eig_desc();
-    let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
-    let kept: f64 = values.iter().take(dims).map(|v| v.max(0.0)).sum();
-    let mut components = vectors.slice(ndarray::s![.., ..dims]).to_owned();
-    for mut column in components.columns_mut() {
-        let largest =
-            column.iter().copied().fold(
-                0.0f64,
-                |best, x| if x.abs() > best.abs() { x } else { best },
-            );
-        if largest < 0.0 {
-            column.mapv_inplace(|x| -x);
-        }
-    }
-    Ok((
-        centred.dot(&components),
-        kept / total.max(f64::MIN_POSITIVE),
-    ))
+    let (components, share) = crate::pca::principal_axes(covariance.view(), dims)?;
+    Ok((centred.dot(&components), share))
 }
 
 /// SIF weights over token ranks: Zipf's law gives rank r (0-based, vocabulary order) the
@@ -302,15 +282,8 @@ fn write_model(
         let path = path.to_path_buf();
         move |source| DistillError::Write { path, source }
     };
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(write_error(&parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".distill-")
-        .tempdir_in(&parent)
-        .map_err(write_error(&parent))?;
+    let staging = crate::fsutil::StagedDir::create(output)
+        .map_err(write_error(crate::fsutil::parent_dir(output)))?;
     let dir = staging.path();
 
     let tensor = Tensor::from_slice(
@@ -337,26 +310,7 @@ fn write_model(
             path: tokenizer_path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // A temporary directory is private (0700); a model directory is an ordinary one.
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(write_error(dir))?;
-    }
-
-    let staged = staging.keep();
-    if output.exists() && replace {
-        let old = parent.join(format!(".old-distill-{}", std::process::id()));
-        fs::rename(output, &old).map_err(write_error(output))?;
-        let _ = fs::remove_dir_all(&old);
-    }
-    fs::rename(&staged, output).map_err(|e| {
-        let _ = fs::remove_dir_all(&staged);
-        DistillError::Write {
-            path: output.to_path_buf(),
-            source: e,
-        }
-    })?;
+    staging.commit(replace).map_err(write_error(output))?;
     Ok(())
 }
 

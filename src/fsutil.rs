@@ -115,6 +115,63 @@ pub fn commit_path(staged: &Path, target: &Path) -> io::Result<()> {
     std::fs::rename(staged, target)
 }
 
+/// A directory written whole or not at all: filled under a private temporary name beside its
+/// target, then renamed into place. A directory already there is moved aside first, put back if
+/// the new one cannot take its place, and removed only once it has.
+pub struct StagedDir {
+    staging: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl StagedDir {
+    pub fn create(target: &Path) -> io::Result<Self> {
+        let parent = parent_dir(target);
+        std::fs::create_dir_all(parent)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(parent)?;
+        Ok(Self {
+            staging,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Where to write the directory's files.
+    pub fn path(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// Puts the directory in place; `replace` lets it take the place of one already there.
+    pub fn commit(self, replace: bool) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // A temporary directory is private (0700); what it becomes is an ordinary one.
+            std::fs::set_permissions(self.path(), std::fs::Permissions::from_mode(0o755))?;
+        }
+        let staged = self.staging.keep();
+        let aside = if replace && self.target.exists() {
+            let aside =
+                staging_path(&self.target).with_extension(format!("old-{}", std::process::id()));
+            std::fs::rename(&self.target, &aside)?;
+            Some(aside)
+        } else {
+            None
+        };
+        if let Err(e) = std::fs::rename(&staged, &self.target) {
+            if let Some(aside) = &aside {
+                let _ = std::fs::rename(aside, &self.target);
+            }
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+        if let Some(aside) = aside {
+            let _ = std::fs::remove_dir_all(aside);
+        }
+        Ok(())
+    }
+}
+
 /// Reads exactly `buf.len()` bytes at `offset`, without a cursor shared between threads.
 pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]
@@ -185,5 +242,32 @@ mod tests {
         file.write_all(b"new").unwrap();
         file.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_staged_directory_replaces_the_old_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("model");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("a"), b"old").unwrap();
+        {
+            let staged = StagedDir::create(&target).unwrap();
+            std::fs::write(staged.path().join("a"), b"new").unwrap();
+        }
+        assert_eq!(std::fs::read(target.join("a")).unwrap(), b"old");
+        let staged = StagedDir::create(&target).unwrap();
+        std::fs::write(staged.path().join("a"), b"new").unwrap();
+        assert!(
+            StagedDir::create(&target).unwrap().commit(false).is_err(),
+            "an existing directory stays unless replacing"
+        );
+        assert_eq!(std::fs::read(target.join("a")).unwrap(), b"old");
+        staged.commit(true).unwrap();
+        assert_eq!(std::fs::read(target.join("a")).unwrap(), b"new");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing staged or set aside is left"
+        );
     }
 }

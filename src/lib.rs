@@ -70,6 +70,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod index;
 pub mod model;
+pub mod pca;
 #[cfg(feature = "fetch")]
 pub mod progress;
 pub mod report;
@@ -84,7 +85,7 @@ pub use linfa::ParamGuard;
 pub use model::{ModelChoice, ModelDir};
 pub use report::{Format, Report};
 pub use scope::{
-    Embedding, Options, Placed, ProgressFn, StageFn, Streamed, Themescope, STREAM_SLICE,
+    Embedding, IndexInfo, Options, Placed, ProgressFn, StageFn, Streamed, Themescope, STREAM_SLICE,
 };
 pub use themes::{Method, ThemeCount, ThemeModel, ThemeParams, ValidThemeParams};
 
@@ -110,6 +111,10 @@ pub enum Error {
     Export(#[from] index::export::ExportError),
     #[error(transparent)]
     Scale(#[from] themes::scale::ScaleError),
+    #[error(transparent)]
+    Map(#[from] themes::map::MapError),
+    #[error(transparent)]
+    Measure(#[from] index::measure::MeasureError),
 }
 
 impl Error {

@@ -14,12 +14,14 @@ use crate::embed::{
 };
 use crate::index::build::{self, BuildProgress, BuildReport};
 use crate::index::export::RowSink;
+use crate::index::measure::{measure_search, SearchMeasure};
+use crate::index::store::disk_bytes;
 use crate::index::{
     embed_cached, CacheStats, CachedEmbedder, DiskIndex, EmbeddingCache, Hit, Index, IndexError,
     IndexSpec, IndexWriter, Manifest, SavedThemes,
 };
 use crate::model::{self, ModelChoice, ModelDir, Store};
-use crate::themes::scale::{fit_index, IndexThemes};
+use crate::themes::scale::{fit_index, map_sample, IndexThemes, MapSample};
 use crate::themes::{PhraseEmbedder, ThemeModel, ValidThemeParams};
 use crate::Error;
 
@@ -361,6 +363,54 @@ impl Themescope {
         Ok(fitted)
     }
 
+    /// What the index in `dir` holds: its manifest, its size on disk, whether search uses
+    /// its ANN graph, and its saved themes. No model is needed.
+    pub fn index_info(dir: &Path) -> Result<IndexInfo, Error> {
+        let index = DiskIndex::open(dir)?;
+        Ok(IndexInfo {
+            manifest: index.manifest().clone(),
+            bytes: disk_bytes(dir),
+            ann_in_use: index.uses_ann(),
+            themes: SavedThemes::read(dir).ok(),
+        })
+    }
+
+    /// Writes every row of the index in `dir` to `output` as one Parquet table (whole or not
+    /// at all); returns the rows written. No model is needed.
+    #[cfg(feature = "parquet")]
+    pub fn export_index(dir: &Path, output: &Path) -> Result<usize, Error> {
+        let index = DiskIndex::open(dir)?;
+        crate::index::parquet::write_index(&index, output).map_err(|source| {
+            Error::Export(crate::index::export::ExportError::Parquet {
+                path: output.to_path_buf(),
+                source,
+            })
+        })
+    }
+
+    /// Recall@10 of the index's search against exact search over `queries` queries near
+    /// stored rows (cosine `query_cosine` to them), and its latency; `candidates` re-ranked
+    /// per query. No model is needed.
+    pub fn measure_search(
+        dir: &Path,
+        queries: usize,
+        candidates: usize,
+        query_cosine: f32,
+    ) -> Result<SearchMeasure, Error> {
+        Ok(measure_search(dir, queries, candidates, query_cosine)?)
+    }
+
+    /// A seeded sample of the index for its theme map (up to
+    /// [`MAP_MAX_POINTS`](crate::themes::map::MAP_MAX_POINTS) rows), each row in its nearest
+    /// `saved` theme; [`Report::with_index_map`](crate::Report::with_index_map) draws it.
+    pub fn map_sample(
+        index: &DiskIndex,
+        saved: &SavedThemes,
+        seed: u64,
+    ) -> Result<MapSample, Error> {
+        Ok(map_sample(index, saved, seed)?)
+    }
+
     /// Where `rows` of the index fall among its saved themes: per theme how many, and how many
     /// fit none; `None` when no themes are saved yet.
     pub fn place_rows(
@@ -405,6 +455,18 @@ impl Themescope {
         let manifest = writer.finish()?;
         Ok((report, manifest))
     }
+}
+
+/// What [`Themescope::index_info`] found.
+#[derive(Debug, Clone)]
+pub struct IndexInfo {
+    pub manifest: Manifest,
+    /// Bytes of the index's files.
+    pub bytes: u64,
+    /// Whether search goes through the ANN graph (else every row is compared).
+    pub ann_in_use: bool,
+    /// Themes saved by `themes --index`, if any.
+    pub themes: Option<SavedThemes>,
 }
 
 /// Rows read at a time when placing rows among saved themes.

@@ -344,6 +344,14 @@ fn add_embeds_only_new_paragraphs_and_places_them_in_the_fitted_themes() {
     .unwrap();
     assert_eq!(report["summary"]["paragraphs"], 66);
     assert_eq!(report["summary"]["sample"], 66);
+    for theme in report["themes"].as_array().unwrap() {
+        let subs = theme["subthemes"].as_array().unwrap();
+        let within: u64 = subs.iter().map(|s| s["size"].as_u64().unwrap()).sum();
+        assert!(
+            within <= theme["size"].as_u64().unwrap() + subs.len() as u64,
+            "sub-themes outgrow their theme: {theme}"
+        );
+    }
     let security = report["themes"]
         .as_array()
         .unwrap()
@@ -355,6 +363,33 @@ fn add_embeds_only_new_paragraphs_and_places_them_in_the_fitted_themes() {
             })
         })
         .expect("001:9 is in a theme");
+
+    // The HTML report's map: a mark per row, each in its nearest theme, as the theme sizes
+    // count rows, so every theme has as many marks as it has rows.
+    let html = Outcome::of(
+        themescope_with_real_model(home.path())
+            .args(["-q", "themes", "--format", "html", "--index"])
+            .arg(&dir),
+    )
+    .ok()
+    .stdout;
+    let marks: Vec<&str> = html
+        .split("<circle ")
+        .skip(1)
+        .map(|mark| {
+            let at = mark.find("data-theme=\"").unwrap() + "data-theme=\"".len();
+            &mark[at..at + mark[at..].find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(marks.len(), 66, "one map mark per row");
+    for (t, theme) in report["themes"].as_array().unwrap().iter().enumerate() {
+        let id = (t + 1).to_string();
+        assert_eq!(
+            marks.iter().filter(|&&m| m == id).count() as u64,
+            theme["size"].as_u64().unwrap(),
+            "marks of theme {id}"
+        );
+    }
 
     let new = work.path().join("new");
     std::fs::create_dir(&new).unwrap();

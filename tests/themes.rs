@@ -485,6 +485,46 @@ fn nested() -> (Array2<f32>, Vec<String>, Vec<(usize, usize)>) {
     )
 }
 
+/// Themes fitted on a sample and sized on the whole: a theme's sub-themes take its size in the
+/// proportions they have in its sample, however the whole differs from the sample.
+#[test]
+fn sub_theme_sizes_add_up_to_their_theme_over_the_whole() {
+    let (vectors, texts, _) = nested();
+    let params = ThemeParams::new().check().unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &params, None).unwrap();
+    let paragraphs: Vec<themescope::Paragraph> = texts
+        .iter()
+        .enumerate()
+        .map(|(row, text)| themescope::Paragraph {
+            id: format!("{}", row + 1),
+            doc: "sample.jsonl".into(),
+            line: row + 1,
+            text: text.clone(),
+            kind: themescope::corpus::ParagraphKind::Body,
+        })
+        .collect();
+    let report = themescope::Report::new(&model, &paragraphs, 0, &params);
+    let sample: Vec<usize> = report.themes.iter().map(|t| t.size).collect();
+    // The whole has ten times the sample's first theme and the others as sampled, times two.
+    let whole: Vec<usize> = sample
+        .iter()
+        .enumerate()
+        .map(|(t, &n)| if t == 0 { 20 * n } else { 2 * n })
+        .collect();
+    let rows: usize = whole.iter().sum();
+    let report = report.with_population(rows, &whole);
+    for (theme, &size) in report.themes.iter().zip(&whole) {
+        assert_eq!(theme.size, size);
+        assert_eq!(theme.subthemes.len(), 2);
+        let within: usize = theme.subthemes.iter().map(|s| s.size).sum();
+        assert!(
+            within.abs_diff(size) <= 1,
+            "{within} in sub-themes of a theme of {size}"
+        );
+    }
+    assert_eq!(report.summary.sample, Some(texts.len()));
+}
+
 #[test]
 fn sub_themes_partition_their_theme_and_depth_one_has_none() {
     let (vectors, texts, truth) = nested();

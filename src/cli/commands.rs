@@ -8,12 +8,12 @@ use serde::Serialize;
 use themescope::embed::cosine;
 use themescope::index::export::{JsonLines, NpyFiles, ParquetFile};
 use themescope::model::{self, known_models, ModelChoice, Store};
-use themescope::report::Report;
+use themescope::report::{Format, Report};
 use themescope::themes::{ThemeCount, ThemeParams};
 use themescope::ParamGuard;
 
 use super::args::{Cli, Command, CorpusArgs, EmbedFormat, ModelAction, SimilarityArgs, ThemesArgs};
-use super::output::{check_writable, emit, print_hits, render, round4, sidecar_path, stdout};
+use super::output::{check_writable, emit, print_hits, round4, sidecar_path, stdout};
 use super::session::{load_corpus, open_corpus, Session};
 use super::UsageError;
 
@@ -198,15 +198,15 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
             );
         }
     }
-    let report = Report::new(&model, &index.paragraphs, skipped, &params);
-    let rendered = render(
-        report,
-        args.format,
-        index.vectors.view(),
-        &index.paragraphs,
-        args.seed,
-    );
-    emit(args.output.as_deref(), &rendered, global.quiet)
+    let mut report = Report::new(&model, &index.paragraphs, skipped, &params);
+    if args.format == Format::Html {
+        report = report.with_map_of(index.vectors.view(), &index.paragraphs, args.seed)?;
+    }
+    emit(
+        args.output.as_deref(),
+        &report.render(args.format),
+        global.quiet,
+    )
 }
 
 #[derive(Serialize)]

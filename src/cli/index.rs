@@ -5,18 +5,16 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 use themescope::index::build::{self, BuildReport};
-use themescope::index::store::disk_bytes;
-use themescope::index::SavedThemes;
 use themescope::index::{DiskIndex, IndexError};
 use themescope::progress::bar;
-use themescope::report::count;
-use themescope::Themescope;
+use themescope::report::{count, Format};
+use themescope::{IndexInfo, Themescope};
 
 use super::args::{BenchTarget, CorpusArgs, ExportFormat, GlobalArgs, IndexAction, ThemesArgs};
-use super::output::{check_writable, print_hits, render, sidecar_path, stdout};
+use super::output::{check_writable, print_hits, sidecar_path, stdout};
 use super::session::{corpus_options, print_warnings, require_inputs, Session};
 use super::{InterruptedAfter, UsageError};
 
@@ -148,10 +146,12 @@ fn import(global: &GlobalArgs, npy: &Path, ids: Option<&Path>, dir: &Path) -> Re
 }
 
 fn info(dir: &Path, as_json: bool) -> Result<()> {
-    let index = DiskIndex::open(dir)?;
-    let manifest = index.manifest();
-    let bytes = disk_bytes(dir);
-    let themes = SavedThemes::read(dir).ok();
+    let IndexInfo {
+        manifest,
+        bytes,
+        ann_in_use,
+        themes,
+    } = Themescope::index_info(dir)?;
     let mut out = stdout();
     if as_json {
         let summary = json!({
@@ -178,7 +178,7 @@ fn info(dir: &Path, as_json: bool) -> Result<()> {
             out,
             "search: {}",
             match &manifest.ann {
-                Some(a) if index.uses_ann() => format!(
+                Some(a) if ann_in_use => format!(
                     "ANN graph over {} (built in {:.1}s), re-ranked exactly",
                     count(a.rows as usize, "row"),
                     manifest.graph_seconds
@@ -202,11 +202,10 @@ fn info(dir: &Path, as_json: bool) -> Result<()> {
 }
 
 fn export(global: &GlobalArgs, dir: &Path, output: &Path, force: bool) -> Result<()> {
-    let index = DiskIndex::open(dir)?;
+    Themescope::index_info(dir)?;
     check_writable(output, force)?;
     let started = Instant::now();
-    let rows = themescope::index::parquet::write_index(&index, output)
-        .with_context(|| format!("cannot write {}", output.display()))?;
+    let rows = Themescope::export_index(dir, output)?;
     if !global.quiet {
         eprintln!(
             "{} written to {} ({:.1}s)",
@@ -238,69 +237,40 @@ pub fn bench(target: BenchTarget) -> Result<()> {
         query_cosine,
         json,
     } = target;
-    if !(0.0..1.0).contains(&query_cosine) || query_cosine == 0.0 {
+    if !(query_cosine > 0.0 && query_cosine < 1.0) {
         return Err(UsageError("--query-cosine must be between 0 and 1".into()).into());
     }
-    let opened = Instant::now();
-    let mut index = DiskIndex::open(&dir)?;
-    index.set_candidates(candidates as usize);
-    let open_s = opened.elapsed().as_secs_f64();
-    if index.is_empty() {
-        anyhow::bail!("index {} is empty", dir.display());
-    }
-    let queries =
-        themescope::index::store::noisy_queries(&index, queries as usize, query_cosine, 42)?;
-    let k = 10;
-    // Warm: the first queries page the graph and the rows in.
-    for q in queries.iter().take(20) {
-        index.nearest(q, k)?;
-    }
-    let mut latencies = Vec::with_capacity(queries.len());
-    let mut found = 0usize;
-    for q in &queries {
-        let started = Instant::now();
-        let hits = index.nearest(q, k)?;
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        let exact = index.nearest_exact(q, k);
-        found += hits
-            .iter()
-            .filter(|h| exact.iter().any(|e| e.row == h.row))
-            .count();
-    }
-    latencies.sort_by(f64::total_cmp);
-    let recall = found as f64 / (queries.len() * k.min(index.len())) as f64;
-    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    let manifest = index.manifest();
-    let bytes = disk_bytes(&dir);
+    let m = Themescope::measure_search(&dir, queries as usize, candidates as usize, query_cosine)?;
     let cpu = super::bench::cpu_class();
+    let round = |x: f64, places: i32| (x * 10f64.powi(places)).round() / 10f64.powi(places);
     let summary = json!({
-        "rows": manifest.rows,
-        "queries": queries.len(),
-        "search": if index.uses_ann() { "ann" } else { "exact" },
-        "candidates": candidates,
-        "query_cosine": query_cosine,
-        "recall_at_10": (recall * 10_000.0).round() / 10_000.0,
-        "latency_p50_ms": (percentile(0.5) * 1000.0).round() / 1000.0,
-        "latency_p95_ms": (percentile(0.95) * 1000.0).round() / 1000.0,
-        "open_s": (open_s * 1000.0).round() / 1000.0,
-        "graph_build_s": (manifest.graph_seconds * 10.0).round() / 10.0,
-        "index_bytes": bytes,
+        "rows": m.rows,
+        "queries": m.queries,
+        "search": if m.ann { "ann" } else { "exact" },
+        "candidates": m.candidates,
+        "query_cosine": m.query_cosine,
+        "recall_at_10": round(m.recall_at_10, 4),
+        "latency_p50_ms": round(m.latency_p50_ms, 3),
+        "latency_p95_ms": round(m.latency_p95_ms, 3),
+        "open_s": round(m.open_s, 3),
+        "graph_build_s": round(m.graph_build_s, 1),
+        "index_bytes": m.index_bytes,
         "cpu": cpu,
     });
     let mut out = stdout();
     writeln!(
         out,
         "{} rows, {} search ({} candidates), {} queries (index rows moved off by noise to cosine {}): recall@10 {:.4} against exact search; p50 {:.3} ms, p95 {:.3} ms; graph built in {:.1}s; {:.1} MiB on disk; cpu class {}",
-        manifest.rows,
-        if index.uses_ann() { "ANN" } else { "exact" },
-        candidates,
-        queries.len(),
-        query_cosine,
-        recall,
-        percentile(0.5),
-        percentile(0.95),
-        manifest.graph_seconds,
-        bytes as f64 / 1048576.0,
+        m.rows,
+        if m.ann { "ANN" } else { "exact" },
+        m.candidates,
+        m.queries,
+        m.query_cosine,
+        m.recall_at_10,
+        m.latency_p50_ms,
+        m.latency_p95_ms,
+        m.graph_build_s,
+        m.index_bytes as f64 / 1048576.0,
         cpu
     )?;
     if json {
@@ -365,15 +335,13 @@ pub fn themes(
     if global.verbose {
         super::explain_themes(&fitted.model, params);
     }
-    let report = themescope::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
+    let mut report = themescope::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
         .with_population(fitted.rows, &fitted.sizes);
-    let rendered = render(
-        report,
-        args.format,
-        fitted.vectors.view(),
-        &fitted.paragraphs,
-        args.seed,
-    );
+    if args.format == Format::Html {
+        let sample = Themescope::map_sample(&index, &fitted.saved, args.seed)?;
+        report = report.with_index_map(&sample, args.seed)?;
+    }
+    let rendered = report.render(args.format);
     if !global.quiet {
         eprintln!(
             "{} themes over {} (fitted on {}) in {:.1}s; saved in {} for `index add`",

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 use themescope::corpus::Paragraph;
-use themescope::report::{Format, Report};
 
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
@@ -102,23 +101,6 @@ pub fn print_hits(hits: &[(f32, &Paragraph)], json: bool) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// Renders a report, with the map of `vectors` (rows as in `paragraphs`) when it is HTML.
-pub fn render(
-    report: Report,
-    format: Format,
-    vectors: ndarray::ArrayView2<f32>,
-    paragraphs: &[Paragraph],
-    seed: u64,
-) -> String {
-    let report = if format == Format::Html {
-        let (rows, layout) = themescope::themes::map::sampled_layout(vectors, seed);
-        report.with_map(&rows, layout.view(), paragraphs)
-    } else {
-        report
-    };
-    report.render(format)
 }
 
 /// The rendered report to `output` (whole or not at all) or stdout.

@@ -103,6 +103,27 @@ impl Ann {
             .map_err(|e| ann_err(self.path.as_deref(), e))
     }
 
+    /// Adds rows `first..first + vectors.nrows()` one after another on this thread: slower
+    /// than [`Ann::add`], but the graph depends only on the rows, not on how threads interleave
+    /// (the theme map needs the same neighbours every run).
+    pub fn add_in_order(&mut self, first: u64, vectors: ArrayView2<f32>) -> Result<(), IndexError> {
+        let need = self.len() + vectors.nrows();
+        if need > self.graph.capacity() {
+            self.graph
+                .reserve(need)
+                .map_err(|e| ann_err(self.path.as_deref(), e))?;
+        }
+        for (i, row) in vectors.outer_iter().enumerate() {
+            let row = row
+                .as_slice()
+                .expect("rows of a standard array are contiguous");
+            self.graph
+                .add(first + i as u64, row)
+                .map_err(|e| ann_err(self.path.as_deref(), e))?;
+        }
+        Ok(())
+    }
+
     /// Candidate rows for `query`, best first by the int8 inner product.
     pub fn search(&self, query: &[f32], count: usize) -> Result<Vec<usize>, IndexError> {
         if count > EXPANSION_SEARCH {

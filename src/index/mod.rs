@@ -7,6 +7,7 @@ pub mod build;
 mod cache;
 mod error;
 pub mod export;
+pub mod measure;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 mod saved;
@@ -15,6 +16,7 @@ pub mod store;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::corpus::Paragraph;
+pub(crate) use ann::Ann;
 pub use build::{BuildError, BuildReport};
 pub use cache::{embed_cached, CacheError, CacheStats, CachedEmbedder, EmbeddingCache};
 pub use saved::{SavedTheme, SavedThemes};

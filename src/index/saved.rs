@@ -52,6 +52,15 @@ impl SavedThemes {
     /// Places unit vectors: the nearest theme, or `None` when the cosine to it is under that
     /// theme's threshold.
     pub fn place(&self, vectors: ndarray::ArrayView2<f32>) -> Vec<Option<usize>> {
+        self.nearest(vectors)
+            .into_iter()
+            .map(|(theme, score)| (score >= self.themes[theme].threshold).then_some(theme))
+            .collect()
+    }
+
+    /// Each unit vector's nearest theme and its cosine to it, as the fitted model assigns rows
+    /// (the lower theme on a tie).
+    pub fn nearest(&self, vectors: ndarray::ArrayView2<f32>) -> Vec<(usize, f32)> {
         let dim = vectors.ncols();
         let centroids = Array2::from_shape_fn((self.themes.len(), dim), |(t, j)| {
             self.themes[t].centroid[j]
@@ -64,8 +73,9 @@ impl SavedThemes {
                 let (theme, &score) = row
                     .iter()
                     .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))?;
-                (score >= self.themes[theme].threshold).then_some(theme)
+                    .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                    .expect("saved themes hold at least one theme");
+                (theme, score)
             })
             .collect()
     }

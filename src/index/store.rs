@@ -681,49 +681,6 @@ impl DiskIndex {
     }
 }
 
-/// `n` query vectors for measuring search: rows drawn by a seeded generator, each turned away
-/// from its row in a random direction to cosine `cosine`, so that the row is a likely answer
-/// but not a given one.
-pub fn noisy_queries(
-    index: &DiskIndex,
-    n: usize,
-    cosine: f32,
-    seed: u64,
-) -> Result<Vec<Vec<f32>>, IndexError> {
-    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    // An off-row direction of length t at right angles gives cosine 1/√(1 + t²).
-    let t = ((1.0 / (cosine as f64 * cosine as f64)) - 1.0).sqrt() as f32;
-    let dim = index.dim();
-    let mut queries = Vec::with_capacity(n);
-    for _ in 0..n {
-        let row = ((uniform() * index.len() as f64) as usize).min(index.len() - 1);
-        let base = index.vector(row);
-        // Box–Muller normals: a direction uniform on the sphere.
-        let mut noise: Vec<f32> = (0..dim)
-            .map(|_| {
-                let (u, v) = (uniform().max(1e-12), uniform());
-                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-            })
-            .collect();
-        let along = dot(&noise, base);
-        noise
-            .iter_mut()
-            .zip(base)
-            .for_each(|(x, b)| *x -= along * b);
-        let norm = dot(&noise, &noise).sqrt().max(1e-12);
-        let mut query: Vec<f32> = base
-            .iter()
-            .zip(&noise)
-            .map(|(b, x)| b + t * x / norm)
-            .collect();
-        crate::embed::normalize(&mut query);
-        queries.push(query);
-    }
-    Ok(queries)
-}
-
 fn keep_best(hits: &mut Vec<Hit>, k: usize) {
     let better = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row));
     if hits.len() > k && k > 0 {
@@ -733,7 +690,7 @@ fn keep_best(hits: &mut Vec<Hit>, k: usize) {
     hits.sort_by(better);
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 

@@ -12,6 +12,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::corpus::Paragraph;
+use crate::themes::map::MapError;
+use crate::themes::scale::MapSample;
 use crate::themes::{Grain, Method, Theme, ThemeCount, ThemeModel, ValidThemeParams};
 
 /// Output formats of a theme report.
@@ -226,11 +228,12 @@ impl Report {
 
     /// For themes fitted on a sample of `rows` paragraphs: each top-level theme's size and share
     /// become those of every row (`sizes`, one per theme, from assigning every row); sub-theme
-    /// sizes are the sample's scaled up to the whole.
+    /// sizes are their share of the theme's sample applied to its whole, so that they add up
+    /// to the theme (scaled by the index as a whole, a large theme's sub-themes could outgrow it).
     pub fn with_population(mut self, rows: usize, sizes: &[usize]) -> Self {
         let sample = self.summary.paragraphs;
-        let scale = rows as f64 / sample.max(1) as f64;
         for (theme, &size) in self.themes.iter_mut().zip(sizes) {
+            let scale = size as f64 / theme.size.max(1) as f64;
             theme.size = size;
             theme.share = round4(size as f32 / rows.max(1) as f32);
             for sub in &mut theme.subthemes {
@@ -243,27 +246,61 @@ impl Report {
         self
     }
 
+    /// Adds the theme map of `vectors` (rows as in `paragraphs`, the paragraphs the report was
+    /// made from): all of them, or a sample of [`MAP_MAX_POINTS`](crate::themes::map::MAP_MAX_POINTS)
+    /// drawn by `seed`.
+    pub fn with_map_of(
+        self,
+        vectors: ndarray::ArrayView2<f32>,
+        paragraphs: &[Paragraph],
+        seed: u64,
+    ) -> Result<Self, MapError> {
+        let (rows, layout) = crate::themes::map::sampled_layout(vectors, seed)?;
+        Ok(self.with_map(&rows, layout.view(), paragraphs))
+    }
+
+    /// Adds the theme map of rows drawn from an index ([`MapSample`]), each coloured by its
+    /// nearest saved theme.
+    pub fn with_index_map(self, sample: &MapSample, seed: u64) -> Result<Self, MapError> {
+        let layout = crate::themes::map::layout(sample.vectors.view(), seed)?;
+        let points = sample.paragraphs.iter().zip(&sample.themes);
+        Ok(self.with_points(points.map(|(p, &t)| (p, Some(t + 1))), layout.view()))
+    }
+
     /// Adds the theme map: `layout` places `rows` of `paragraphs` (the paragraphs the report
     /// was made from), one (x, y) per row in [0, 1]², as [`crate::themes::map::layout`] gives.
     pub fn with_map(
-        mut self,
+        self,
         rows: &[usize],
         layout: ndarray::ArrayView2<f32>,
         paragraphs: &[Paragraph],
     ) -> Self {
-        self.map = rows
+        let themes: Vec<Option<usize>> = rows
             .iter()
+            .map(|&row| self.row_themes.get(row).copied().flatten())
+            .collect();
+        let points = rows
+            .iter()
+            .zip(themes)
+            .map(|(&row, t)| (&paragraphs[row], t));
+        self.with_points(points, layout)
+    }
+
+    /// One map mark per paragraph, at its place in `layout`, with its top-level theme's id.
+    fn with_points<'p>(
+        mut self,
+        points: impl Iterator<Item = (&'p Paragraph, Option<usize>)>,
+        layout: ndarray::ArrayView2<f32>,
+    ) -> Self {
+        self.map = points
             .zip(layout.rows())
-            .map(|(&row, place)| {
-                let p = &paragraphs[row];
-                MapPoint {
-                    id: p.id.clone(),
-                    doc: p.doc.clone(),
-                    line: p.line,
-                    x: round4(place[0]),
-                    y: round4(place[1]),
-                    theme: self.row_themes.get(row).copied().flatten(),
-                }
+            .map(|((p, theme), place)| MapPoint {
+                id: p.id.clone(),
+                doc: p.doc.clone(),
+                line: p.line,
+                x: round4(place[0]),
+                y: round4(place[1]),
+                theme,
             })
             .collect();
         self

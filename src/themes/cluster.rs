@@ -30,17 +30,7 @@ impl WardTree {
 
     /// Builds the tree on every row, or on a seeded sample of `sample` rows.
     pub fn on_sample(vectors: ArrayView2<f32>, seed: u64, sample: usize) -> Self {
-        let n = vectors.nrows();
-        let mut rows: Vec<usize> = (0..n).collect();
-        if n > sample {
-            use rand_xoshiro::rand_core::RngCore;
-            let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-            for i in (1..n).rev() {
-                rows.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-            }
-            rows.truncate(sample);
-            rows.sort_unstable();
-        }
+        let rows = super::sample_rows(vectors.nrows(), sample, seed);
         let m = rows.len();
         // Squared distances from one matrix product: |a|² + |b|² − 2a·b (clamped at 0, as
         // rounding can leave a hair below it for near-duplicates).

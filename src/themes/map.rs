@@ -1,11 +1,16 @@
 //! The theme map: a 2-D layout of paragraph vectors in the manner of PaCMAP (Wang et al., JMLR
 //! 2021): near neighbours pulled together, mid-near pairs holding the global shape early on,
 //! random far pairs pushed apart, from a PCA start, optimised with Adam; seeded, so the same
-//! vectors and seed give the same map.
+//! vectors and seed give the same map. Near neighbours are exact up to 10,000 points and come
+//! from the index's HNSW graph above that, so a map holds up to 50,000.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256Plus;
+use rayon::prelude::*;
+
+use crate::index::{Ann, IndexError};
+use crate::pca::{principal_axes, PcaError};
 
 /// Near neighbours per point.
 const NEIGHBOURS: usize = 10;
@@ -18,24 +23,54 @@ const PHASES: [usize; 3] = [100, 100, 250];
 const LEARNING_RATE: f32 = 1.0;
 
 /// At most this many paragraphs are laid out; a larger corpus is mapped through a seeded
-/// sample of this size (the exact neighbour search is quadratic).
-pub const MAP_MAX_POINTS: usize = 10_000;
+/// sample of this size. More dots than this stop telling a reader more on one screen, and the
+/// browser slows.
+pub const MAP_MAX_POINTS: usize = 50_000;
+/// Up to this many points the near neighbours are exact (a blocked similarity matrix: its cost
+/// grows with the square, about a second at 10,000); above it they come from an HNSW graph.
+const EXACT_NEIGHBOURS_UP_TO: usize = 10_000;
+/// Candidates taken from the graph per point and re-ranked by exact cosine.
+const CANDIDATES: usize = 3 * NEIGHBOURS;
+
+/// Why a map could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("theme map: {0}")]
+    Neighbours(#[from] IndexError),
+    #[error("theme map: {0}")]
+    Start(#[from] PcaError),
+}
 
 /// Rows of `vectors` (unit rows) placed in the plane, one (x, y) per row, in [0, 1]².
 /// Fewer than 3 rows sit on a line.
-pub fn layout(vectors: ArrayView2<f32>, seed: u64) -> Array2<f32> {
+pub fn layout(vectors: ArrayView2<f32>, seed: u64) -> Result<Array2<f32>, MapError> {
+    layout_with(vectors, seed, EXACT_NEIGHBOURS_UP_TO)
+}
+
+/// [`layout`], with exact neighbours up to `exact_up_to` points (tests take the graph path on
+/// small inputs with 0).
+fn layout_with(
+    vectors: ArrayView2<f32>,
+    seed: u64,
+    exact_up_to: usize,
+) -> Result<Array2<f32>, MapError> {
     let n = vectors.nrows();
     if n < 3 {
         let mut out = Array2::from_elem((n, 2), 0.5f32);
         for i in 0..n {
             out[[i, 0]] = i as f32;
         }
-        return out;
+        return Ok(out);
     }
     let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-    let neighbours = nearest_neighbours(vectors, NEIGHBOURS.min(n - 1));
+    let k = NEIGHBOURS.min(n - 1);
+    let neighbours = if n <= exact_up_to {
+        nearest_neighbours(vectors, k)
+    } else {
+        graph_neighbours(vectors, k)?
+    };
     let mid_near = mid_near_pairs(vectors, &mut rng);
-    let mut y = pca_start(vectors);
+    let mut y = pca_start(vectors)?;
     let mut adam = Adam::new(n);
     let mut step = 0usize;
     for (phase, &steps) in PHASES.iter().enumerate() {
@@ -72,24 +107,22 @@ pub fn layout(vectors: ArrayView2<f32>, seed: u64) -> Array2<f32> {
             adam.step(&mut y, &grad, step);
         }
     }
-    normalise(y)
+    Ok(normalise(y))
 }
 
 /// The rows to map (all of them, or a seeded sample of [`MAP_MAX_POINTS`], in row order) and
 /// their layout.
-pub fn sampled_layout(vectors: ArrayView2<f32>, seed: u64) -> (Vec<usize>, Array2<f32>) {
-    let n = vectors.nrows();
-    let mut rows: Vec<usize> = (0..n).collect();
-    if n > MAP_MAX_POINTS {
-        let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-        for i in (1..n).rev() {
-            rows.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-        }
-        rows.truncate(MAP_MAX_POINTS);
-        rows.sort_unstable();
-    }
-    let y = layout(vectors.select(Axis(0), &rows).view(), seed);
-    (rows, y)
+pub fn sampled_layout(
+    vectors: ArrayView2<f32>,
+    seed: u64,
+) -> Result<(Vec<usize>, Array2<f32>), MapError> {
+    let rows = super::sample_rows(vectors.nrows(), MAP_MAX_POINTS, seed);
+    let y = if rows.len() == vectors.nrows() {
+        layout(vectors, seed)?
+    } else {
+        layout(vectors.select(Axis(0), &rows).view(), seed)?
+    };
+    Ok((rows, y))
 }
 
 /// The loss d/(c + d) of a pair at d = 1 + |ya − yb|², pulling them together.
@@ -148,19 +181,48 @@ fn nearest_neighbours(vectors: ArrayView2<f32>, k: usize) -> Vec<Vec<usize>> {
     const BLOCK: usize = 512;
     let n = vectors.nrows();
     let mut out = Vec::with_capacity(n);
+    let mut order: Vec<usize> = Vec::with_capacity(n);
     for start in (0..n).step_by(BLOCK) {
         let end = (start + BLOCK).min(n);
         let scores = vectors.slice(ndarray::s![start..end, ..]).dot(&vectors.t());
         for (offset, row) in scores.axis_iter(Axis(0)).enumerate() {
             let me = start + offset;
-            let mut order: Vec<usize> = (0..n).filter(|&j| j != me).collect();
-            order.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            order.truncate(k);
-            order.sort_unstable_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            out.push(order);
+            // One buffer of every row for all rows: a fresh one kept per row would hold n
+            // entries' capacity each, n² in all.
+            order.clear();
+            order.extend((0..n).filter(|&j| j != me));
+            let closer = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
+            order.select_nth_unstable_by(k - 1, closer);
+            let mut nearest = order[..k].to_vec();
+            nearest.sort_unstable_by(closer);
+            out.push(nearest);
         }
     }
     out
+}
+
+/// Each row's `k` most similar other rows (cosine) by the HNSW graph, built in row order on
+/// one thread so the same rows give the same graph, searched on every core; each row's
+/// candidates are re-ranked by exact cosine.
+fn graph_neighbours(vectors: ArrayView2<f32>, k: usize) -> Result<Vec<Vec<usize>>, IndexError> {
+    let rows = vectors.as_standard_layout();
+    let mut graph = Ann::new(rows.ncols())?;
+    graph.add_in_order(0, rows.view())?;
+    (0..rows.nrows())
+        .into_par_iter()
+        .map(|a| {
+            let me = rows.row(a);
+            let query = me.as_slice().expect("a standard-layout row is contiguous");
+            let mut scored: Vec<(f32, usize)> = graph
+                .search(query, CANDIDATES + 1)?
+                .into_iter()
+                .filter(|&b| b != a)
+                .map(|b| (me.dot(&rows.row(b)), b))
+                .collect();
+            scored.sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            Ok(scored.into_iter().take(k).map(|(_, b)| b).collect())
+        })
+        .collect()
 }
 
 /// One mid-near pair per row: of [`MID_NEAR_DRAW`] random rows, the second most similar.
@@ -182,33 +244,16 @@ fn mid_near_pairs(vectors: ArrayView2<f32>, rng: &mut Xoshiro256Plus) -> Vec<(us
         .collect()
 }
 
-/// The first two principal components of the centred rows (power iteration from a fixed
-/// start), scaled to a standard deviation of 10 on the first axis, as PaCMAP starts.
-fn pca_start(vectors: ArrayView2<f32>) -> Array2<f32> {
+/// The rows projected on their first two principal components, scaled to a standard
+/// deviation of 10 on the first axis, as PaCMAP starts.
+fn pca_start(vectors: ArrayView2<f32>) -> Result<Array2<f32>, PcaError> {
     let mean = vectors.mean_axis(Axis(0)).expect("n ≥ 3");
     let centred = &vectors - &mean;
-    let covariance = centred.t().dot(&centred);
-    let dim = covariance.nrows();
-    let mut components: Vec<ndarray::Array1<f32>> = Vec::new();
-    for c in 0..2 {
-        let mut v = ndarray::Array1::from_shape_fn(dim, |i| 1.0 + ((i * 7 + c * 3) % 11) as f32);
-        for _ in 0..100 {
-            let mut next = covariance.dot(&v);
-            for previous in &components {
-                let along = next.dot(previous);
-                next.scaled_add(-along, previous);
-            }
-            let norm = next.dot(&next).sqrt().max(1e-12);
-            v = next / norm;
-        }
-        components.push(v);
-    }
-    let mut y = Array2::<f32>::zeros((vectors.nrows(), 2));
-    for (c, component) in components.iter().enumerate() {
-        y.column_mut(c).assign(&centred.dot(component));
-    }
+    let covariance = centred.t().dot(&centred).mapv(f64::from);
+    let (axes, _) = principal_axes(covariance.view(), 2)?;
+    let y = centred.dot(&axes.mapv(|x| x as f32));
     let spread = y.column(0).std(0.0).max(1e-12);
-    y * (10.0 / spread)
+    Ok(y * (10.0 / spread))
 }
 
 /// Scaled into [0, 1]² keeping the aspect ratio, centred.
@@ -249,10 +294,8 @@ mod tests {
         Array2::from_shape_vec((60, 6), rows).unwrap()
     }
 
-    #[test]
-    fn groups_stay_apart_on_the_map_and_the_seed_fixes_it() {
-        let v = groups();
-        let y = layout(v.view(), 7);
+    /// The three groups of [`groups`] apart on `y`, each tighter than the gaps between them.
+    fn assert_groups_apart(y: &Array2<f32>) {
         assert_eq!(y.dim(), (60, 2));
         assert!(y.iter().all(|c| (0.0..=1.0).contains(c)));
         let centre = |g: usize| {
@@ -279,13 +322,103 @@ mod tests {
                 );
             }
         }
-        assert_eq!(y, layout(v.view(), 7), "same seed, same map");
+    }
+
+    #[test]
+    fn groups_stay_apart_on_the_map_and_the_seed_fixes_it() {
+        let v = groups();
+        let y = layout(v.view(), 7).unwrap();
+        assert_groups_apart(&y);
+        assert_eq!(y, layout(v.view(), 7).unwrap(), "same seed, same map");
+    }
+
+    #[test]
+    fn the_graph_finds_the_exact_neighbours_and_its_map_is_seeded_too() {
+        let v = groups();
+        let exact = nearest_neighbours(v.view(), NEIGHBOURS);
+        let graph = graph_neighbours(v.view(), NEIGHBOURS).unwrap();
+        // Ties among near-identical rows may order differently; the sets must agree.
+        let found: usize = exact
+            .iter()
+            .zip(&graph)
+            .map(|(e, g)| g.iter().filter(|b| e.contains(b)).count())
+            .sum();
+        assert!(
+            found * 100 >= 95 * 60 * NEIGHBOURS,
+            "{found} of {}",
+            60 * NEIGHBOURS
+        );
+        assert!(graph
+            .iter()
+            .enumerate()
+            .all(|(a, list)| list.len() == NEIGHBOURS && !list.contains(&a)));
+        let y = layout_with(v.view(), 7, 0).unwrap();
+        assert_groups_apart(&y);
+        assert_eq!(
+            y,
+            layout_with(v.view(), 7, 0).unwrap(),
+            "same rows and seed, same map"
+        );
     }
 
     #[test]
     fn tiny_inputs_get_a_layout() {
         let v = Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 0.0, 1.0]).unwrap();
-        assert_eq!(layout(v.view(), 1).nrows(), 2);
-        assert_eq!(layout(Array2::<f32>::zeros((0, 4)).view(), 1).nrows(), 0);
+        assert_eq!(layout(v.view(), 1).unwrap().nrows(), 2);
+        assert_eq!(
+            layout(Array2::<f32>::zeros((0, 4)).view(), 1)
+                .unwrap()
+                .nrows(),
+            0
+        );
+    }
+}
+
+/// The graph's neighbours against exact search on real vectors: `MAP_NPY` (an `embed` output)
+/// and `MAP_N` rows of it drawn by seed 7; run with `--ignored` (docs/testing.md).
+#[cfg(test)]
+mod on_real_vectors {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs MAP_NPY and MAP_N"]
+    fn graph_neighbours_are_as_near_as_exact_ones() {
+        let path = std::env::var("MAP_NPY").expect("MAP_NPY: an .npy of unit rows");
+        let n: usize = std::env::var("MAP_N").expect("MAP_N").parse().unwrap();
+        let all: Array2<f32> = ndarray_npy::read_npy(&path).unwrap();
+        let rows = super::super::sample_rows(all.nrows(), n, 7);
+        let v = all.select(Axis(0), &rows);
+        let started = std::time::Instant::now();
+        let exact = nearest_neighbours(v.view(), NEIGHBOURS);
+        let exact_s = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        let graph = graph_neighbours(v.view(), NEIGHBOURS).unwrap();
+        let graph_s = started.elapsed().as_secs_f64();
+        // A graph neighbour counts when it is as similar as the exact k-th (duplicates tie).
+        let as_near: usize = exact
+            .iter()
+            .zip(&graph)
+            .enumerate()
+            .map(|(a, (e, g))| {
+                let kth = v.row(a).dot(&v.row(*e.last().unwrap()));
+                g.iter()
+                    .filter(|&&b| v.row(a).dot(&v.row(b)) >= kth - 1e-6)
+                    .count()
+            })
+            .sum();
+        let recall = as_near as f64 / (v.nrows() * NEIGHBOURS) as f64;
+        let started = std::time::Instant::now();
+        let y = layout_with(v.view(), 7, 0).unwrap();
+        let layout_s = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} rows: recall@{NEIGHBOURS} {recall:.4}; exact {exact_s:.1}s, graph {graph_s:.1}s, layout on the graph {layout_s:.1}s",
+            v.nrows()
+        );
+        assert!(recall >= 0.98, "recall {recall}");
+        assert_eq!(
+            y,
+            layout_with(v.view(), 7, 0).unwrap(),
+            "same rows, same map"
+        );
     }
 }

@@ -17,6 +17,19 @@ pub use params::{
     DEFAULT_MIN_POINTS, DEFAULT_SEED, MAX_KEYWORDS,
 };
 
+/// `n` distinct rows of `0..rows` drawn by `seed` (all of them when `rows <= n`), in row order:
+/// the one sampler behind the Ward tree's, the index fit's and the map's samples.
+pub fn sample_rows(rows: usize, n: usize, seed: u64) -> Vec<usize> {
+    use rand_xoshiro::rand_core::SeedableRng;
+    if rows <= n {
+        return (0..rows).collect();
+    }
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut chosen = rand::seq::index::sample(&mut rng, rows, n).into_vec();
+    chosen.sort_unstable();
+    chosen
+}
+
 /// Errors in fitting themes.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
@@ -925,4 +938,22 @@ fn centroids_of(vectors: ArrayView2<f32>, labels: &[Option<usize>], k: usize) ->
         centroid /= norm;
     }
     centroids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_is_distinct_sorted_seeded_and_whole_when_small() {
+        let a = sample_rows(1_000_000, 1_000, 7);
+        assert_eq!(a.len(), 1_000);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert!(*a.last().unwrap() < 1_000_000);
+        assert_eq!(a, sample_rows(1_000_000, 1_000, 7));
+        assert_ne!(a, sample_rows(1_000_000, 1_000, 8));
+        assert_eq!(sample_rows(5, 10, 1), vec![0, 1, 2, 3, 4]);
+        // Spread over the range, not bunched at one end.
+        assert!(a.iter().filter(|&&r| r < 500_000).count().abs_diff(500) < 80);
+    }
 }

@@ -4,7 +4,8 @@
 
 use ndarray::Array2;
 
-use super::{PhraseEmbedder, ThemeError, ThemeModel, ValidThemeParams};
+use super::map::MAP_MAX_POINTS;
+use super::{sample_rows, PhraseEmbedder, ThemeError, ThemeModel, ValidThemeParams};
 use crate::corpus::Paragraph;
 use crate::index::{DiskIndex, IndexError, SavedTheme, SavedThemes};
 
@@ -34,6 +35,53 @@ pub struct IndexThemes {
     pub saved: SavedThemes,
 }
 
+/// Rows of an index drawn for its theme map, with the saved theme each falls in.
+pub struct MapSample {
+    /// In row order.
+    pub paragraphs: Vec<Paragraph>,
+    pub vectors: Array2<f32>,
+    /// Each row's nearest top-level theme (0-based), as the theme sizes count rows.
+    pub themes: Vec<usize>,
+}
+
+/// A seeded sample of up to [`MAP_MAX_POINTS`] rows of `index` for its theme map, each in its
+/// nearest `saved` theme.
+pub fn map_sample(
+    index: &DiskIndex,
+    saved: &SavedThemes,
+    seed: u64,
+) -> Result<MapSample, IndexError> {
+    let rows = sample_rows(index.len(), MAP_MAX_POINTS, seed);
+    let (vectors, paragraphs) = read_sample(index, &rows)?;
+    let themes = saved
+        .nearest(vectors.view())
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    Ok(MapSample {
+        paragraphs,
+        vectors,
+        themes,
+    })
+}
+
+/// The vectors and paragraphs of `rows`, read one row at a time: through the memory map, the
+/// read-ahead around thousands of scattered rows would make most of a million-row file resident.
+fn read_sample(
+    index: &DiskIndex,
+    rows: &[usize],
+) -> Result<(Array2<f32>, Vec<Paragraph>), IndexError> {
+    let mut vectors = Array2::<f32>::zeros((rows.len(), index.dim()));
+    for (mut to, &row) in vectors.rows_mut().into_iter().zip(rows) {
+        to.assign(&index.read_rows(row, 1)?.row(0));
+    }
+    let paragraphs = rows
+        .iter()
+        .map(|&row| index.paragraph(row))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((vectors, paragraphs))
+}
+
 /// Why the themes of an index could not be fitted.
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {
@@ -45,24 +93,6 @@ pub enum ScaleError {
     Params(#[from] super::ParamError),
 }
 
-/// `n` distinct rows of `0..rows` by a seeded draw (all of them when `rows <= n`), sorted.
-pub fn sample_rows(rows: usize, n: usize, seed: u64) -> Vec<usize> {
-    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
-    if rows <= n {
-        return (0..rows).collect();
-    }
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-    // Floyd's method: n draws, no array of all rows.
-    let mut chosen = std::collections::BTreeSet::new();
-    for j in rows - n..rows {
-        let t = ((rng.next_u64() as u128 * (j as u128 + 1)) >> 64) as usize;
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    chosen.into_iter().collect()
-}
-
 /// Fits themes on a seeded sample of the index and assigns every row; the result carries what
 /// the index saves of them ([`IndexThemes::saved`]).
 pub fn fit_index(
@@ -71,18 +101,7 @@ pub fn fit_index(
     phrases: Option<&dyn PhraseEmbedder>,
 ) -> Result<IndexThemes, ScaleError> {
     let rows = sample_rows(index.len(), SAMPLE, params.seed());
-    let dim = index.dim();
-    // Read, not through the map: the map's read-ahead around 10,000 scattered rows would make
-    // most of a million-row file resident.
-    let mut vectors = Array2::<f32>::zeros((rows.len(), dim));
-    for (mut to, &row) in vectors.rows_mut().into_iter().zip(&rows) {
-        let read = index.read_rows(row, 1)?;
-        to.assign(&read.row(0));
-    }
-    let paragraphs = rows
-        .iter()
-        .map(|&row| index.paragraph(row))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (vectors, paragraphs) = read_sample(index, &rows)?;
     let texts: Vec<&str> = paragraphs.iter().map(|p| p.text.as_str()).collect();
     params.fits(rows.len())?;
     let model = ThemeModel::fit(vectors.view(), &texts, params, phrases)?;
@@ -133,22 +152,4 @@ pub fn fit_index(
         rows: index.len(),
         saved,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sample_is_distinct_sorted_seeded_and_whole_when_small() {
-        let a = sample_rows(1_000_000, 1_000, 7);
-        assert_eq!(a.len(), 1_000);
-        assert!(a.windows(2).all(|w| w[0] < w[1]));
-        assert!(*a.last().unwrap() < 1_000_000);
-        assert_eq!(a, sample_rows(1_000_000, 1_000, 7));
-        assert_ne!(a, sample_rows(1_000_000, 1_000, 8));
-        assert_eq!(sample_rows(5, 10, 1), vec![0, 1, 2, 3, 4]);
-        // Spread over the range, not bunched at one end.
-        assert!(a.iter().filter(|&&r| r < 500_000).count().abs_diff(500) < 80);
-    }
 }
