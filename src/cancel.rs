@@ -18,6 +18,11 @@ impl Cancel {
         self.0.swap(true, Ordering::SeqCst)
     }
 
+    /// Clears the flag, so the same cancel serves the next piece of work.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }

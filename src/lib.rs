@@ -63,6 +63,8 @@
 //! ```
 
 pub mod cancel;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod corpus;
 pub mod distill;
 pub mod embed;

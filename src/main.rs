@@ -1,9 +1,7 @@
 //! The `themescope` command: a thin layer of argument parsing and output over the library.
 
-mod cli;
-
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    cli::main()
+    ExitCode::from(themescope::cli::run(std::env::args_os()))
 }

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
+use crate::corpus::{DEFAULT_MAX_CHARS, DEFAULT_MIN_WORDS};
+use crate::embed::{Precision, DEFAULT_BATCH_SIZE};
+use crate::report::Format;
+use crate::themes::{Method, ThemeCount, DEFAULT_KEYWORDS, DEFAULT_SEED, MAX_KEYWORDS};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use themescope::corpus::{DEFAULT_MAX_CHARS, DEFAULT_MIN_WORDS};
-use themescope::embed::{Precision, DEFAULT_BATCH_SIZE};
-use themescope::report::Format;
-use themescope::themes::{Method, ThemeCount, DEFAULT_KEYWORDS, DEFAULT_SEED, MAX_KEYWORDS};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -160,7 +160,7 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         queries: u32,
         /// ANN candidates re-ranked by exact cosine per query
-        #[arg(long, default_value_t = themescope::index::store::DEFAULT_CANDIDATES as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = crate::index::store::DEFAULT_CANDIDATES as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         candidates: u32,
         /// Cosine of each query to the row it is made from
         #[arg(long, default_value_t = 0.9)]
@@ -182,7 +182,7 @@ pub enum IndexAction {
         #[arg(long, value_name = "DIR")]
         index: PathBuf,
         /// New paragraphs embedded and committed together: an interrupt loses at most these
-        #[arg(long, value_name = "N", default_value_t = themescope::index::build::SLICE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        #[arg(long, value_name = "N", default_value_t = crate::index::build::SLICE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         commit_every: u32,
     },
     /// Add INPUTs to the index in DIR: only paragraphs not stored (same id and text) are
@@ -194,7 +194,7 @@ pub enum IndexAction {
         #[command(flatten)]
         corpus: CorpusArgs,
         /// New paragraphs embedded and committed together
-        #[arg(long, value_name = "N", default_value_t = themescope::index::build::SLICE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        #[arg(long, value_name = "N", default_value_t = crate::index::build::SLICE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         commit_every: u32,
     },
     /// Take vectors made elsewhere: a float32 .npy matrix, with the `embed` sidecar for ids and
@@ -398,7 +398,7 @@ pub enum ModelAction {
         #[arg(long, short, value_name = "NAME|DIR")]
         output: String,
         /// Dimensions kept by PCA
-        #[arg(long, default_value_t = themescope::distill::DEFAULT_DIMS as u32, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        #[arg(long, default_value_t = crate::distill::DEFAULT_DIMS as u32, value_parser = clap::value_parser!(u32).range(1..=65_536))]
         dims: u32,
         /// Replace the output if it exists
         #[arg(long)]

@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::corpus::{Corpus, CorpusOptions};
 use anyhow::Result;
 use serde_json::json;
-use themescope::corpus::{Corpus, CorpusOptions};
 
 use super::args::GlobalArgs;
 use super::session::Session;

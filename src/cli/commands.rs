@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::embed::cosine;
+use crate::index::export::{JsonLines, NpyFiles, ParquetFile};
+use crate::model::{self, known_models, ModelChoice, Store};
+use crate::report::{Format, Report};
+use crate::themes::{ThemeCount, ThemeParams};
+use crate::ParamGuard;
 use anyhow::Result;
 use serde::Serialize;
-use themescope::embed::cosine;
-use themescope::index::export::{JsonLines, NpyFiles, ParquetFile};
-use themescope::model::{self, known_models, ModelChoice, Store};
-use themescope::report::{Format, Report};
-use themescope::themes::{ThemeCount, ThemeParams};
-use themescope::ParamGuard;
 
 use super::args::{Cli, Command, CorpusArgs, EmbedFormat, ModelAction, SimilarityArgs, ThemesArgs};
 use super::output::{check_writable, emit, print_hits, round4, sidecar_path, stdout};
@@ -147,7 +147,7 @@ fn nearest(
     let session = Session::open(global)?;
     let index = session.index(corpus)?;
     let hits = session.scope.nearest(&index, query, k)?;
-    let hits: Vec<(f32, &themescope::Paragraph)> = hits
+    let hits: Vec<(f32, &crate::Paragraph)> = hits
         .iter()
         .map(|h| (h.score, &index.paragraphs[h.row]))
         .collect();
@@ -251,7 +251,7 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
         inputs: args.items.iter().map(PathBuf::from).collect(),
         min_words: args.min_words,
         keep_all: args.keep_all,
-        max_chars: themescope::corpus::DEFAULT_MAX_CHARS,
+        max_chars: crate::corpus::DEFAULT_MAX_CHARS,
     };
     let corpus = load_corpus(&corpus_args, false, global.quiet)?;
     let session = Session::open(global)?;
@@ -382,7 +382,7 @@ fn distill_command(
     dims: usize,
     force: bool,
 ) -> Result<()> {
-    use themescope::distill::{distill, DistillOptions};
+    use crate::distill::{distill, DistillOptions};
     let is_name = !output.contains(std::path::MAIN_SEPARATOR) && !output.starts_with('.');
     if is_name && known_models().iter().any(|m| m.name == output) {
         return Err(UsageError(format!(
@@ -407,7 +407,7 @@ fn distill_command(
     };
     let model = model::resolve(&choice, store, !global.quiet)?;
     let started = std::time::Instant::now();
-    let bar = themescope::progress::bar(!global.quiet, 0, "encoding the vocabulary");
+    let bar = crate::progress::bar(!global.quiet, 0, "encoding the vocabulary");
     let distilled = distill(
         &model,
         &target,

@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::time::Instant;
 
+use crate::eval::{self, LabelledSet, RetrievalSet};
+use crate::themes::ThemeCount;
 use anyhow::Result;
 use serde_json::{json, Value};
-use themescope::eval::{self, LabelledSet, RetrievalSet};
-use themescope::themes::ThemeCount;
 
 use super::args::{EvalTask, GlobalArgs};
 use super::session::Session;
@@ -181,9 +181,9 @@ fn topics(
     k: ThemeCount,
     seed: u64,
 ) -> Result<Outcome> {
-    use themescope::ParamGuard;
+    use crate::ParamGuard;
     let set = eval::TopicSet::load(file)?;
-    let params = themescope::ThemeParams::new()
+    let params = crate::ThemeParams::new()
         .count(k)
         .seed(seed)
         .check()

@@ -5,13 +5,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::index::build::{self, BuildReport};
+use crate::index::{DiskIndex, IndexError};
+use crate::progress::bar;
+use crate::report::{count, Format};
+use crate::{IndexInfo, Themescope};
 use anyhow::Result;
 use serde_json::json;
-use themescope::index::build::{self, BuildReport};
-use themescope::index::{DiskIndex, IndexError};
-use themescope::progress::bar;
-use themescope::report::{count, Format};
-use themescope::{IndexInfo, Themescope};
 
 use super::args::{BenchTarget, CorpusArgs, ExportFormat, GlobalArgs, IndexAction, ThemesArgs};
 use super::output::{check_writable, print_hits, sidecar_path, stdout};
@@ -224,7 +224,7 @@ pub fn nearest(global: &GlobalArgs, query: &str, dir: &Path, k: usize, json: boo
     let session = Session::open(global)?;
     let index = session.scope.open_index(dir)?;
     let hits = session.scope.nearest_in(&index, query, k)?;
-    let hits: Vec<(f32, &themescope::Paragraph)> = hits.iter().map(|(h, p)| (h.score, p)).collect();
+    let hits: Vec<(f32, &crate::Paragraph)> = hits.iter().map(|(h, p)| (h.score, p)).collect();
     print_hits(&hits, json)
 }
 
@@ -323,19 +323,19 @@ pub fn themes(
     global: &GlobalArgs,
     args: &ThemesArgs,
     dir: &Path,
-    params: &themescope::ValidThemeParams,
+    params: &crate::ValidThemeParams,
 ) -> Result<String> {
     let started = Instant::now();
     let session = Session::open(global)?;
     let index = session.scope.open_index(dir)?;
-    let spinner = themescope::progress::spinner(!global.quiet, "fitting themes on a sample");
+    let spinner = crate::progress::spinner(!global.quiet, "fitting themes on a sample");
     let fitted = session.scope.themes_in(&index, params);
     spinner.finish_and_clear();
     let fitted = fitted?;
     if global.verbose {
         super::explain_themes(&fitted.model, params);
     }
-    let mut report = themescope::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
+    let mut report = crate::Report::new(&fitted.model, &fitted.paragraphs, 0, params)
         .with_population(fitted.rows, &fitted.sizes);
     if args.format == Format::Html {
         let sample = Themescope::map_sample(&index, &fitted.saved, args.seed)?;

@@ -1,4 +1,5 @@
-//! The command line: parse, run one command, report errors in one line.
+//! The command line: parse, run one command, report errors in one line. The `themescope` binary
+//! and the Python package's `themescope` command both call [`run`].
 
 mod args;
 mod bench;
@@ -9,16 +10,16 @@ mod output;
 mod session;
 
 use std::io::{self, Write};
-use std::process::ExitCode;
 use std::sync::OnceLock;
 
-use themescope::{Cancel, Interrupted};
+use crate::{Cancel, Interrupted};
 
 use clap::Parser;
 
 pub use args::Cli;
 
 /// Exit codes (README "Errors and exit codes").
+const EXIT_SUCCESS: u8 = 0;
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C.
@@ -26,13 +27,13 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// Set by the first Ctrl-C (or SIGTERM): work stops at the next batch, temporary files are
 /// removed, nothing is written. A second Ctrl-C ends the process at once.
-pub fn interrupt_flag() -> Cancel {
+pub(crate) fn interrupt_flag() -> Cancel {
     static FLAG: OnceLock<Cancel> = OnceLock::new();
     FLAG.get_or_init(Cancel::new).clone()
 }
 
 /// The error a command returns once it has noticed the interrupt.
-pub fn check_interrupt() -> anyhow::Result<()> {
+pub(crate) fn check_interrupt() -> anyhow::Result<()> {
     Ok(interrupt_flag().check()?)
 }
 
@@ -50,20 +51,25 @@ fn watch_for_interrupt() {
 /// An error the user caused by how the command was called (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// An interrupt after some work was kept (committed index slices): what was kept, and how to go on.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct InterruptedAfter(pub String);
+pub(crate) struct InterruptedAfter(pub String);
 
-pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+/// Runs the command line `args` (the program's name first) and returns the exit code.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
             let _ = e.print();
-            return ExitCode::SUCCESS;
+            return EXIT_SUCCESS;
         }
         Err(e) => {
             let _ = writeln!(
@@ -71,7 +77,7 @@ pub fn main() -> ExitCode {
                 "themescope: error: {}",
                 one_line_usage_error(&e)
             );
-            return ExitCode::from(EXIT_USAGE);
+            return EXIT_USAGE;
         }
     };
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
@@ -86,18 +92,18 @@ pub fn main() -> ExitCode {
     let verbose = cli.global.verbose;
     watch_for_interrupt();
     match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(()) => EXIT_SUCCESS,
+        Err(e) if is_broken_pipe(&e) => EXIT_SUCCESS,
         Err(e) if e.downcast_ref::<InterruptedAfter>().is_some() => {
             let _ = writeln!(io::stderr(), "themescope: interrupted: {e}");
-            ExitCode::from(EXIT_INTERRUPTED)
+            EXIT_INTERRUPTED
         }
         Err(e) if is_interrupt(&e) => {
             let _ = writeln!(
                 io::stderr(),
                 "themescope: interrupted: no output was written (finished vectors are kept in the cache)"
             );
-            ExitCode::from(EXIT_INTERRUPTED)
+            EXIT_INTERRUPTED
         }
         Err(e) => {
             let mut stderr = io::stderr().lock();
@@ -112,9 +118,9 @@ pub fn main() -> ExitCode {
             }
             let _ = writeln!(stderr);
             if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(EXIT_USAGE)
+                EXIT_USAGE
             } else {
-                ExitCode::from(EXIT_FAILURE)
+                EXIT_FAILURE
             }
         }
     }
@@ -149,15 +155,15 @@ fn is_interrupt(e: &anyhow::Error) -> bool {
 }
 
 /// A library error of type `T` anywhere in the chain, on its own or inside
-/// [`themescope::Error`] (whose transparent variants do not show up in the chain).
+/// [`crate::Error`] (whose transparent variants do not show up in the chain).
 fn library_error<'a, T: std::error::Error + 'static>(
     e: &'a anyhow::Error,
-    inside: impl Fn(&'a themescope::Error) -> Option<&'a T>,
+    inside: impl Fn(&'a crate::Error) -> Option<&'a T>,
 ) -> Option<&'a T> {
     e.chain().find_map(|cause| {
         cause
             .downcast_ref::<T>()
-            .or_else(|| cause.downcast_ref::<themescope::Error>().and_then(&inside))
+            .or_else(|| cause.downcast_ref::<crate::Error>().and_then(&inside))
     })
 }
 
@@ -175,14 +181,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// What to do about a library error, in terms of this command's flags: the library's own
 /// messages say what is wrong and name no flags.
 fn hint(e: &anyhow::Error) -> Option<String> {
-    use themescope::model::ModelError;
-    use themescope::themes::ThemeError;
+    use crate::model::ModelError;
+    use crate::themes::ThemeError;
     let model_error = library_error(e, |e| match e {
-        themescope::Error::Model(m) => Some(m),
+        crate::Error::Model(m) => Some(m),
         _ => None,
     });
     let theme_error = library_error(e, |e| match e {
-        themescope::Error::Themes(t) => Some(t),
+        crate::Error::Themes(t) => Some(t),
         _ => None,
     });
     match (model_error, theme_error) {
@@ -202,7 +208,7 @@ fn hint(e: &anyhow::Error) -> Option<String> {
 }
 
 /// `--verbose` for `themes`: how each level's k was chosen, or the density radius.
-pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::ValidThemeParams) {
+pub(crate) fn explain_themes(model: &crate::ThemeModel, params: &crate::ValidThemeParams) {
     if let Some(selection) = &model.selection {
         eprintln!("top level: {}", explain_selection(selection));
     }
@@ -227,8 +233,8 @@ pub fn explain_themes(model: &themescope::ThemeModel, params: &themescope::Valid
 
 /// One line per level: the weakest theme's stability and the silhouette at each k compared (and,
 /// for the k the rule tried, the same split's stability on shuffled rows), and the grain chosen.
-fn explain_selection(selection: &themescope::themes::KSelection) -> String {
-    use themescope::themes::{Grain, MIN_AUTO_THEME, STABLE_FROM, UNSTABLE_BELOW};
+fn explain_selection(selection: &crate::themes::KSelection) -> String {
+    use crate::themes::{Grain, MIN_AUTO_THEME, STABLE_FROM, UNSTABLE_BELOW};
     let scores: Vec<String> = selection
         .scores
         .iter()

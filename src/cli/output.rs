@@ -4,9 +4,9 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::corpus::Paragraph;
 use anyhow::Result;
 use serde::Serialize;
-use themescope::corpus::Paragraph;
 
 pub fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
@@ -27,7 +27,7 @@ pub fn check_writable(path: &Path, force: bool) -> Result<()> {
             path.display()
         );
     }
-    let dir = themescope::fsutil::parent_dir(path);
+    let dir = crate::fsutil::parent_dir(path);
     if !dir.is_dir() {
         anyhow::bail!(
             "cannot write {}: directory {} does not exist (create it first)",
@@ -49,11 +49,11 @@ pub fn check_writable(path: &Path, force: bool) -> Result<()> {
 /// Writes an output file whole or not at all, with the reason in the message if it fails.
 pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     super::check_interrupt()?;
-    themescope::fsutil::atomic_write(path, bytes)
+    crate::fsutil::atomic_write(path, bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), io_reason(&e)))
 }
 
-pub use themescope::fsutil::io_reason;
+pub use crate::fsutil::io_reason;
 
 /// `out.npy` → `out.ids.jsonl`.
 pub fn sidecar_path(npy: &Path) -> PathBuf {

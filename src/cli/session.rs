@@ -3,15 +3,15 @@
 
 use std::time::Instant;
 
+use crate::corpus::{Corpus, CorpusOptions, Reader, Warning};
+use crate::embed::EmbedStats;
+use crate::index::export::RowSink;
+use crate::index::CacheStats;
+use crate::index::Index;
+use crate::progress::bar;
+use crate::report::count;
+use crate::{LongText, ModelChoice, Options, Streamed, Themescope};
 use anyhow::Result;
-use themescope::corpus::{Corpus, CorpusOptions, Reader, Warning};
-use themescope::embed::EmbedStats;
-use themescope::index::export::RowSink;
-use themescope::index::CacheStats;
-use themescope::index::Index;
-use themescope::progress::bar;
-use themescope::report::count;
-use themescope::{LongText, ModelChoice, Options, Streamed, Themescope};
 
 use super::args::{CorpusArgs, GlobalArgs};
 
