@@ -11,55 +11,12 @@ use std::sync::OnceLock;
 
 use common::*;
 
-/// A venv with the wheel of this checkout installed, made once per test run; `None`, with a
-/// message, when Python, venv or pip are not to be had here (a failure under `CI`).
+/// The package's venv, made once per test run.
 fn python() -> Option<&'static Path> {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON.get_or_init(install_wheel).as_deref()
-}
-
-fn install_wheel() -> Option<PathBuf> {
-    let root = std::env::temp_dir().join("themescope-test-python-package");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    let (build, user) = (root.join("build"), root.join("venv"));
-    let wheels = root.join("wheels");
-    let venv = |dir: &Path| {
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !venv(&build) || !venv(&user) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to make a venv"
-        );
-        eprintln!("skipped: no Python venv here");
-        return None;
-    }
-    // Its own target directory: the `cargo test` that runs this holds the project's.
-    let built = Command::new(build.join("bin/python"))
-        .args(["-m", "pip", "wheel", "--quiet", "--no-deps", "-w"])
-        .arg(&wheels)
-        .arg(project_dir().join("bindings/python"))
-        .env("CARGO_TARGET_DIR", project_dir().join("target/python"))
-        .status()
-        .unwrap();
-    assert!(built.success(), "pip wheel ./bindings/python failed");
-    let wheel = std::fs::read_dir(&wheels)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .expect("a wheel was built");
-    let installed = Command::new(user.join("bin/python"))
-        .args(["-m", "pip", "install", "--quiet"])
-        .arg(&wheel)
-        .status()
-        .unwrap();
-    assert!(installed.success(), "pip install {}", wheel.display());
-    Some(user.join("bin/python"))
+    PYTHON
+        .get_or_init(|| venv_with_wheel("themescope-test-python-package", &[]))
+        .as_deref()
 }
 
 /// Runs `script` in the package's venv with `home` as THEMESCOPE_HOME and the real model as

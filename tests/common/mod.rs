@@ -3,9 +3,12 @@
 
 pub mod cli;
 pub mod tiny;
+pub mod wheel;
 
 #[allow(unused_imports)]
 pub use cli::{themescope, themescope_with_real_model, Outcome};
+#[allow(unused_imports)]
+pub use wheel::venv_with_wheel;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
