@@ -329,6 +329,22 @@ impl Themescope {
         Ok(report)
     }
 
+    /// Adds `paragraphs` held in memory to the index in `dir` (made if new), as
+    /// [`Themescope::build_index`] adds files: what is stored is skipped, the rest embedded
+    /// and committed `slice` at a time. Every paragraph given is kept (no boilerplate filter).
+    pub fn add_to_index(
+        &self,
+        dir: &Path,
+        paragraphs: Vec<Paragraph>,
+        slice: usize,
+        progress: BuildProgress,
+    ) -> Result<BuildReport, Error> {
+        let mut writer = IndexWriter::open(dir, &self.index_spec())?;
+        let report = build::add(&mut writer, &self.embedder, paragraphs, slice, progress)?;
+        writer.finish()?;
+        Ok(report)
+    }
+
     /// The `k` stored paragraphs nearest `query`, best first, with their scores.
     pub fn nearest_in(
         &self,

@@ -338,3 +338,133 @@ fn the_readmes_python_quick_start_runs_as_written() {
     let out = run_python(python, home.path(), code, &[]);
     assert!(out.starts_with("(3, 384)\n"), "{out}");
 }
+
+#[test]
+fn a_python_index_equals_the_command_lines_index() {
+    let Some(python) = python() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let npy = sample_paragraphs(home.path(), dir.path());
+    let records = dir.path().join("records.jsonl");
+    let lines: Vec<String> = read_jsonl(&npy.with_extension("ids.jsonl"))
+        .iter()
+        .map(|r| serde_json::json!({"id": r["id"], "text": r["text"]}).to_string())
+        .collect();
+    std::fs::write(&records, lines.join("\n") + "\n").unwrap();
+    let cli_index = dir.path().join("cli-index");
+    let cli = |args: &[&str], paths: &[&Path]| {
+        let mut command = themescope_with_real_model(home.path());
+        command.arg("-q").args(args).args(paths);
+        Outcome::of(&mut command).ok().stdout
+    };
+    cli(&["index", "build", "--index"], &[&cli_index, &records]);
+    let query = "security guarantees for Ukraine";
+    let cli_hits: serde_json::Value = serde_json::from_str(&cli(
+        &["nearest", query, "--json", "-k", "10", "--index"],
+        &[&cli_index],
+    ))
+    .unwrap();
+    let cli_themes: serde_json::Value = serde_json::from_str(&cli(
+        &["themes", "--format", "json", "--index"],
+        &[&cli_index],
+    ))
+    .unwrap();
+    let out = run_python(
+        python,
+        home.path(),
+        r#"
+import json, sys
+import themescope
+records = [json.loads(l) for l in open(sys.argv[1])]
+texts, ids = [r["text"] for r in records], [r["id"] for r in records]
+def error(call):
+    try:
+        call()
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+scope = themescope.Themescope()
+missing = themescope.Index(sys.argv[2] + "/none", scope)
+assert len(missing) == 0
+errors = [error(lambda: missing.nearest("peace")), error(lambda: missing.add(texts, ids=ids[:2]))]
+index = themescope.Index.build(sys.argv[2] + "/py", texts, ids=ids, doc=sys.argv[1], scope=scope)
+again = index.add(texts, ids=ids, doc=sys.argv[1])
+files = themescope.Index(sys.argv[2] + "/files", scope).add_files("data/nato-ukraine")
+print(json.dumps({
+    "rows": len(index),
+    "again": again,
+    "files": files,
+    "hits": index.nearest("security guarantees for Ukraine", k=10),
+    "themes": index.themes(),
+    "errors": errors,
+}))
+"#,
+        &[&records, dir.path()],
+    );
+    let python: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(python["rows"], 66);
+    assert_eq!(
+        python["again"],
+        serde_json::json!({"read": 66, "added": 0, "stored": 66, "changed": 0})
+    );
+    // The sample corpus read from its files, boilerplate left out: the same 66 paragraphs.
+    assert_eq!(python["files"]["added"], 66);
+    assert_eq!(python["files"]["files"], 5);
+    let hits = python["hits"].as_array().unwrap();
+    let cli_hits = cli_hits.as_array().unwrap();
+    assert_eq!(hits.len(), 10);
+    for (ours, theirs) in hits.iter().zip(cli_hits) {
+        for key in ["id", "doc", "line", "text"] {
+            assert_eq!(ours[key], theirs[key], "{key}");
+        }
+        let (a, b) = (
+            ours["score"].as_f64().unwrap(),
+            theirs["score"].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+    assert_eq!(
+        python["themes"], cli_themes,
+        "Python's index themes differ from `themes --index --format json`"
+    );
+    let errors = python["errors"].as_array().unwrap();
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .starts_with("FileNotFoundError: ")
+            && errors[0]
+                .as_str()
+                .unwrap()
+                .contains("is not a themescope index"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        errors[1],
+        "ValueError: 2 ids for 66 texts: one id per text is needed"
+    );
+}
+
+#[test]
+fn pip_installs_the_package_from_its_source_directory() {
+    let venv = tempfile::tempdir().unwrap();
+    if !fresh_venv(venv.path()) {
+        return;
+    }
+    let python = venv.path().join("bin/python");
+    let installed = pip_from_source(&python, "install")
+        .arg("./bindings/python")
+        .current_dir(project_dir())
+        .status()
+        .unwrap();
+    assert!(installed.success(), "pip install ./bindings/python failed");
+    let home = tempfile::tempdir().unwrap();
+    let out = run_python(
+        &python,
+        home.path(),
+        "import themescope; print(themescope.Themescope().embed(['a']).shape)",
+        &[],
+    );
+    assert_eq!(out, "(1, 384)\n");
+}

@@ -78,12 +78,51 @@ pub fn build<P: AsRef<Path>>(
     slice: usize,
     progress: BuildProgress,
 ) -> Result<BuildReport, BuildError> {
+    let mut reader = Reader::open(inputs, options)?;
+    let mut report = fill(
+        writer,
+        embedder,
+        reader.by_ref().map(|p| p.map_err(BuildError::from)),
+        slice,
+        progress,
+    )?;
+    report.files = reader.files_opened();
+    report.boilerplate = reader.skipped();
+    report.warnings = reader.take_warnings();
+    Ok(report)
+}
+
+/// Adds `paragraphs` given in memory to the index, as [`build`] adds a corpus' (every one is
+/// kept: no boilerplate filter, which is the reader's).
+pub fn add(
+    writer: &mut IndexWriter,
+    embedder: &Embedder,
+    paragraphs: Vec<Paragraph>,
+    slice: usize,
+    progress: BuildProgress,
+) -> Result<BuildReport, BuildError> {
+    fill(
+        writer,
+        embedder,
+        paragraphs.into_iter().map(Ok),
+        slice,
+        progress,
+    )
+}
+
+/// Appends the paragraphs not stored yet, `slice` at a time.
+fn fill(
+    writer: &mut IndexWriter,
+    embedder: &Embedder,
+    paragraphs: impl Iterator<Item = Result<Paragraph, BuildError>>,
+    slice: usize,
+    progress: BuildProgress,
+) -> Result<BuildReport, BuildError> {
     let slice = slice.max(1);
     let first_new = writer.rows();
     let mut report = BuildReport::default();
     let mut pending: Vec<Paragraph> = Vec::new();
-    let mut reader = Reader::open(inputs, options)?;
-    for paragraph in reader.by_ref() {
+    for paragraph in paragraphs {
         let paragraph = paragraph?;
         report.read += 1;
         match writer.presence(&paragraph) {
@@ -116,9 +155,6 @@ pub fn build<P: AsRef<Path>>(
         true,
         progress,
     )?;
-    report.files = reader.files_opened();
-    report.boilerplate = reader.skipped();
-    report.warnings = reader.take_warnings();
     report.new_rows = first_new..writer.rows();
     Ok(report)
 }

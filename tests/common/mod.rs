@@ -8,7 +8,7 @@ pub mod wheel;
 #[allow(unused_imports)]
 pub use cli::{themescope, themescope_with_real_model, Outcome};
 #[allow(unused_imports)]
-pub use wheel::venv_with_wheel;
+pub use wheel::{fresh_venv, pip_from_source, venv_with_wheel};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

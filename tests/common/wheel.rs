@@ -15,27 +15,13 @@ pub fn venv_with_wheel(name: &str, extra: &[&str]) -> Option<PathBuf> {
     std::fs::create_dir_all(&root).unwrap();
     let (build, user) = (root.join("build"), root.join("venv"));
     let wheels = root.join("wheels");
-    let venv = |dir: &Path| {
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !venv(&build) || !venv(&user) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to make a venv"
-        );
-        eprintln!("skipped: no Python venv here");
+    if !fresh_venv(&build) || !fresh_venv(&user) {
         return None;
     }
-    // Its own target directory: the `cargo test` that runs this holds the project's.
-    let built = Command::new(build.join("bin/python"))
-        .args(["-m", "pip", "wheel", "--quiet", "--no-deps", "-w"])
+    let built = pip_from_source(&build.join("bin/python"), "wheel")
+        .args(["--no-deps", "-w"])
         .arg(&wheels)
         .arg(project_dir().join("bindings/python"))
-        .env("CARGO_TARGET_DIR", project_dir().join("target/python"))
         .status()
         .unwrap();
     assert!(built.success(), "pip wheel ./bindings/python failed");
@@ -56,4 +42,31 @@ pub fn venv_with_wheel(name: &str, extra: &[&str]) -> Option<PathBuf> {
         wheel.display()
     );
     Some(user.join("bin/python"))
+}
+
+/// Makes a venv in `dir`; false, with a message, when Python or venv are not to be had here
+/// (a failure under `CI`).
+pub fn fresh_venv(dir: &Path) -> bool {
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to make a venv"
+        );
+        eprintln!("skipped: no Python venv here");
+    }
+    made
+}
+
+/// `python -m pip ACTION --quiet`, building the package from this checkout in a target
+/// directory of its own (the `cargo test` that runs this holds the project's).
+pub fn pip_from_source(python: &Path, action: &str) -> Command {
+    let mut pip = Command::new(python);
+    pip.args(["-m", "pip", action, "--quiet"])
+        .env("CARGO_TARGET_DIR", project_dir().join("target/python"));
+    pip
 }

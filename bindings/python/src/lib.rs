@@ -6,18 +6,23 @@
 // error per call is no cost worth boxing for.
 #![allow(clippy::result_large_err)]
 
+use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyFileNotFoundError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyByteArray;
+use pyo3::types::{PyByteArray, PyDict};
 
 use themescope::corpus::ParagraphKind;
 use themescope::embed::Precision;
+use themescope::index::build::{BuildReport, SLICE};
+use themescope::index::IndexError;
 use themescope::themes::ThemeCount;
 use themescope::{
-    Cancel, Format, ModelChoice, Options, Paragraph, ParamGuard, Report, ThemeParams, Themescope,
+    Cancel, CorpusOptions, DiskIndex, Format, ModelChoice, Options, Paragraph, ParamGuard, Report,
+    ThemeParams, Themescope, ValidThemeParams,
 };
 
 /// How often a call running without the GIL looks for Ctrl-C.
@@ -134,21 +139,8 @@ impl Scope {
         seed: u64,
         doc: String,
     ) -> PyResult<String> {
-        if let Some(ids) = &ids {
-            if ids.len() != texts.len() {
-                return Err(PyValueError::new_err(format!(
-                    "{} ids for {} texts: one id per text is needed",
-                    ids.len(),
-                    texts.len()
-                )));
-            }
-        }
-        let params = ThemeParams::new()
-            .count(k.map_or(ThemeCount::Auto, ThemeCount::Fixed))
-            .depth(depth)
-            .seed(seed)
-            .check()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        check_ids(&texts, ids.as_deref())?;
+        let params = theme_params(k, depth, seed)?;
         let paragraphs = paragraphs(&texts, ids.as_deref(), &doc);
         self.run(py, |scope| {
             let (index, _) = scope.index(paragraphs)?;
@@ -202,6 +194,185 @@ impl Scope {
     }
 }
 
+/// An on-disk index searched and themed by one [`Scope`]'s model: made by the first `add`,
+/// reopened after each (another process's additions are seen by a new `Index`).
+#[pyclass(name = "Index", module = "themescope._themescope", frozen)]
+struct Index {
+    scope: Py<Scope>,
+    dir: PathBuf,
+    opened: Mutex<Option<Arc<DiskIndex>>>,
+}
+
+#[pymethods]
+impl Index {
+    #[new]
+    fn new(dir: PathBuf, scope: Py<Scope>) -> Self {
+        Self {
+            scope,
+            dir,
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// The index's directory.
+    #[getter]
+    fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Rows stored (0 when the index is not made yet).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        if !self.dir.join("index.json").exists() {
+            return Ok(0);
+        }
+        Ok(self.open(py)?.len())
+    }
+
+    /// Adds `texts` (ids as for `Themescope.themes`); those stored with the same id and text
+    /// are skipped. What was read, added, already stored, and stored with a changed text.
+    #[pyo3(signature = (texts, ids, doc))]
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        ids: Option<Vec<String>>,
+        doc: String,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        check_ids(&texts, ids.as_deref())?;
+        let paragraphs = paragraphs(&texts, ids.as_deref(), &doc);
+        let dir = self.dir.clone();
+        let report = self.write(py, move |scope| {
+            scope.add_to_index(&dir, paragraphs, SLICE, &mut |_, _| {})
+        })?;
+        build_summary(py, &report)
+    }
+
+    /// Adds the paragraphs of files and folders (`.txt`, `.md`, `.jsonl`), as `themescope
+    /// index add` does, boilerplate left out.
+    fn add_files<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: Vec<PathBuf>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        if inputs.is_empty() {
+            return Err(PyValueError::new_err(
+                "no inputs: give files or folders of articles",
+            ));
+        }
+        let dir = self.dir.clone();
+        let report = self.write(py, move |scope| {
+            scope.build_index(
+                &dir,
+                &inputs,
+                CorpusOptions::default(),
+                SLICE,
+                &mut |_, _| {},
+            )
+        })?;
+        let summary = build_summary(py, &report)?;
+        summary.set_item("files", report.files)?;
+        summary.set_item("boilerplate", report.boilerplate)?;
+        Ok(summary)
+    }
+
+    /// The `k` stored paragraphs nearest `query`, best first: (row, id, doc, line, text,
+    /// score) tuples.
+    #[allow(clippy::type_complexity)]
+    fn nearest(
+        &self,
+        py: Python<'_>,
+        query: String,
+        k: usize,
+    ) -> PyResult<Vec<(usize, String, String, usize, String, f32)>> {
+        let index = self.open(py)?;
+        let hits = self
+            .scope
+            .get()
+            .run(py, |scope| scope.nearest_in(&index, &query, k))?;
+        Ok(hits
+            .into_iter()
+            .map(|(hit, p)| (hit.row, p.id, p.doc, p.line, p.text, hit.score))
+            .collect())
+    }
+
+    /// Themes of the whole index as `themes --index DIR --format json` writes them, saved in
+    /// the index for the rows added later.
+    #[pyo3(signature = (k, depth, seed))]
+    fn themes(
+        &self,
+        py: Python<'_>,
+        k: Option<usize>,
+        depth: usize,
+        seed: u64,
+    ) -> PyResult<String> {
+        let params = theme_params(k, depth, seed)?;
+        let index = self.open(py)?;
+        self.scope.get().run(py, |scope| {
+            let fitted = scope.themes_in(&index, &params)?;
+            Ok(Report::new(&fitted.model, &fitted.paragraphs, 0, &params)
+                .with_population(fitted.rows, &fitted.sizes)
+                .render(Format::Json))
+        })
+    }
+}
+
+impl Index {
+    /// The index as last written, opened once for this model.
+    fn open(&self, py: Python<'_>) -> PyResult<Arc<DiskIndex>> {
+        if let Some(index) = self.opened.lock().unwrap().as_ref() {
+            return Ok(index.clone());
+        }
+        let dir = self.dir.clone();
+        let index = Arc::new(
+            self.scope
+                .get()
+                .run(py, move |scope| scope.open_index(&dir))?,
+        );
+        *self.opened.lock().unwrap() = Some(index.clone());
+        Ok(index)
+    }
+
+    /// Runs a write to the index; it is reopened on the next read.
+    fn write<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&Themescope) -> Result<T, themescope::Error> + Send,
+    ) -> PyResult<T> {
+        *self.opened.lock().unwrap() = None;
+        self.scope.get().run(py, work)
+    }
+}
+
+fn build_summary<'py>(py: Python<'py>, report: &BuildReport) -> PyResult<Bound<'py, PyDict>> {
+    let summary = PyDict::new(py);
+    summary.set_item("read", report.read)?;
+    summary.set_item("added", report.added)?;
+    summary.set_item("stored", report.stored)?;
+    summary.set_item("changed", report.changed)?;
+    Ok(summary)
+}
+
+fn check_ids(texts: &[String], ids: Option<&[String]>) -> PyResult<()> {
+    match ids {
+        Some(ids) if ids.len() != texts.len() => Err(PyValueError::new_err(format!(
+            "{} ids for {} texts: one id per text is needed",
+            ids.len(),
+            texts.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `k` None chooses the number of themes by stability.
+fn theme_params(k: Option<usize>, depth: usize, seed: u64) -> PyResult<ValidThemeParams> {
+    ThemeParams::new()
+        .count(k.map_or(ThemeCount::Auto, ThemeCount::Fixed))
+        .depth(depth)
+        .seed(seed)
+        .check()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 /// Paragraphs as a JSONL file of these records would give them: the record's id or
 /// `doc:line`, line = record number.
 fn paragraphs(texts: &[String], ids: Option<&[String]>, doc: &str) -> Vec<Paragraph> {
@@ -224,6 +395,7 @@ fn to_python(e: themescope::Error) -> PyErr {
     let not_found = matches!(
         &e,
         themescope::Error::Model(themescope::model::ModelError::MissingDir(_))
+            | themescope::Error::Index(IndexError::NotAnIndex(_))
     ) || std::iter::successors(
         Some(&e as &(dyn std::error::Error + 'static)),
         |e| e.source(),
@@ -246,6 +418,7 @@ fn run_cli(py: Python<'_>, args: Vec<String>) -> u8 {
 #[pymodule]
 fn _themescope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Scope>()?;
+    m.add_class::<Index>()?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -17,7 +17,7 @@ import numpy as _np
 from . import _themescope as _native
 
 __version__: str = _native.__version__
-__all__ = ["Themescope", "__version__"]
+__all__ = ["Index", "Themescope", "__version__"]
 
 
 def _texts(texts: Sequence[str], what: str = "texts") -> List[str]:
@@ -94,19 +94,106 @@ class Themescope:
         documents, outliers). ``k``: "auto" (the finest split that holds up under re-fits) or
         a number of themes. Paragraph ids are ``ids`` or ``doc:line``, as for a JSONL file
         named ``doc``."""
-        if k == "auto":
-            count = None
-        elif isinstance(k, int) and not isinstance(k, bool) and k >= 1:
-            count = k
-        else:
-            raise ValueError(f'k must be "auto" or a whole number of at least 1, not {k!r}')
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a whole number of at least 0, not {seed!r}")
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be 1 or 2, not {depth!r}")
+        count = _theme_args(k, depth, seed)
         ids = None if ids is None else _texts(ids, "ids")
         report = self._scope.themes(_texts(texts), ids, count, depth, seed, str(doc))
         return _json.loads(report)
+
+
+class Index:
+    """An on-disk index (the one ``themescope index`` builds): paragraphs and their vectors,
+    searched through an ANN graph once large, themed on a seeded sample with every row placed.
+
+    ``path``: the index's directory (made by the first ``add``). ``scope``: the
+    :class:`Themescope` whose model embeds what is added and searched (an index holds one
+    model's vectors); None loads one from ``model``, ``precision`` and ``threads``.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "_os.PathLike[str]"],
+        scope: Optional[Themescope] = None,
+        *,
+        model: Optional[str] = None,
+        precision: Optional[str] = None,
+        threads: Optional[int] = None,
+    ) -> None:
+        if scope is None:
+            scope = Themescope(model=model, precision=precision, threads=threads)
+        elif not isinstance(scope, Themescope):
+            raise ValueError(f"scope must be a Themescope, not {type(scope).__name__}")
+        self.scope = scope
+        self._index = _native.Index(_os.fspath(path), scope._scope)
+
+    @classmethod
+    def build(
+        cls,
+        path: Union[str, "_os.PathLike[str]"],
+        texts: Sequence[str],
+        ids: Optional[Sequence[str]] = None,
+        doc: str = "texts",
+        scope: Optional[Themescope] = None,
+        **options: Any,
+    ) -> "Index":
+        """An index in ``path`` (new, or extended) holding ``texts``."""
+        index = cls(path, scope, **options)
+        index.add(texts, ids=ids, doc=doc)
+        return index
+
+    @property
+    def path(self) -> str:
+        """The index's directory."""
+        return self._index.path
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"themescope.Index({self.path!r})"
+
+    def add(
+        self, texts: Sequence[str], ids: Optional[Sequence[str]] = None, doc: str = "texts"
+    ) -> Dict[str, int]:
+        """Embeds and stores ``texts`` (ids ``ids`` or ``doc:line``); a text already stored
+        under its id is skipped. Returns counts: read, added, stored (skipped), changed (an
+        id stored with another text: both kept)."""
+        ids = None if ids is None else _texts(ids, "ids")
+        return self._index.add(_texts(texts), ids, str(doc))
+
+    def add_files(self, *inputs: Union[str, "_os.PathLike[str]"]) -> Dict[str, int]:
+        """Stores the paragraphs of files and folders (``.txt``, ``.md``, ``.jsonl``) as
+        ``themescope index add`` does, boilerplate left out."""
+        return self._index.add_files([_os.fspath(p) for p in inputs])
+
+    def nearest(self, query: str, k: int = 5) -> List[Dict[str, Any]]:
+        """The ``k`` stored paragraphs most similar to ``query``, best first: dicts with row,
+        id, doc, line, text and score (cosine)."""
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("the query is empty: say what to look for")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
+        keys = ("row", "id", "doc", "line", "text", "score")
+        return [dict(zip(keys, hit)) for hit in self._index.nearest(query, k)]
+
+    def themes(self, k: Union[int, str] = "auto", depth: int = 2, seed: int = 42) -> Dict[str, Any]:
+        """Themes of the whole index: the structure ``themescope themes --index PATH --format
+        json`` writes (theme sizes count every row). Saved in the index, so rows added later
+        are placed among them."""
+        count = _theme_args(k, depth, seed)
+        return _json.loads(self._index.themes(count, depth, seed))
+
+
+def _theme_args(k: Union[int, str], depth: int, seed: int) -> Optional[int]:
+    """The number of themes (None: chosen by stability), the other arguments checked."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a whole number of at least 0, not {seed!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be 1 or 2, not {depth!r}")
+    if k == "auto":
+        return None
+    if isinstance(k, int) and not isinstance(k, bool) and k >= 1:
+        return k
+    raise ValueError(f'k must be "auto" or a whole number of at least 1, not {k!r}')
 
 
 def _main() -> None:
