@@ -1,6 +1,7 @@
 //! `embed` streams: rows read, embedded and written a slice at a time give the files the
 //! in-memory path gives (checked byte for byte on 10,000 rows of a tiny model the test builds),
-//! and a run killed on the way leaves no output.
+//! and a run killed on the way leaves no output; paragraphs added to an index from memory equal
+//! those built from files.
 
 mod common;
 
@@ -222,3 +223,54 @@ fn embed_killed_mid_way_leaves_no_output_file() {
 
 /// Enough rows that the tiny model takes seconds: the run is still going when it is killed.
 const KILLED_ROWS: usize = 400_000;
+
+/// Paragraphs held in memory go into an index as the same paragraphs read from files do: the
+/// same rows, ids and vectors to the bit; given again, none is added.
+#[test]
+fn paragraphs_added_from_memory_equal_those_built_from_files() {
+    let model = tiny_model_dir(&Tiny::default());
+    let work = tempfile::tempdir().unwrap();
+    let inputs = write_corpus(work.path(), 1_000);
+    let scope = Themescope::try_new(Options {
+        model: ModelChoice::Given(model.path().display().to_string()),
+        cache: false,
+        ..Options::default()
+    })
+    .unwrap();
+    let (from_files, from_memory) = (work.path().join("files"), work.path().join("memory"));
+    let built = scope
+        .build_index(
+            &from_files,
+            &inputs,
+            CorpusOptions::default(),
+            300,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let paragraphs = Corpus::load(&inputs, CorpusOptions::default())
+        .unwrap()
+        .paragraphs;
+    let added = scope
+        .add_to_index(&from_memory, paragraphs.clone(), 300, &mut |_, _| {})
+        .unwrap();
+    assert_eq!((built.added, added.added), (1_000, 1_000));
+    assert_eq!(added.new_rows, 0..1_000);
+    let (a, b) = (
+        scope.open_index(&from_files).unwrap(),
+        scope.open_index(&from_memory).unwrap(),
+    );
+    assert_eq!(
+        a.read_rows(0, 1_000).unwrap(),
+        b.read_rows(0, 1_000).unwrap()
+    );
+    let stored = |index: &themescope::DiskIndex| -> Vec<(String, String, usize)> {
+        let rows = index.paragraphs().unwrap().map(Result::unwrap);
+        rows.map(|p| (p.id, p.text, p.line)).collect()
+    };
+    assert_eq!(stored(&a), stored(&b));
+    let again = scope
+        .add_to_index(&from_memory, paragraphs, 300, &mut |_, _| {})
+        .unwrap();
+    assert_eq!((again.read, again.added, again.stored), (1_000, 0, 1_000));
+    assert_eq!(scope.open_index(&from_memory).unwrap().len(), 1_000);
+}
