@@ -80,7 +80,7 @@ mod scope;
 pub mod themes;
 
 pub use cancel::{Cancel, Interrupted};
-pub use corpus::{Corpus, CorpusOptions, Paragraph};
+pub use corpus::{Corpus, CorpusOptions, FileFilter, Paragraph};
 pub use embed::{EmbedOptions, Embedder, LongText};
 pub use index::{DiskIndex, Hit, Index};
 pub use linfa::ParamGuard;

@@ -127,7 +127,50 @@ fn input_empty_directory() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path("empty")).unwrap();
     sb.run(&["themes", "empty"])
-        .fails(1, &["no .txt, .md or .jsonl files in empty"]);
+        .fails(1, &["no .txt, .md, .jsonl or .html files in empty"]);
+}
+
+#[test]
+fn include_and_exclude_narrow_a_folder_and_say_when_nothing_is_left() {
+    let sb = Sandbox::new();
+    sb.write(
+        "site/a.txt",
+        "The alliance met in Brussels to discuss the peace plan for Ukraine.\n",
+    );
+    sb.write(
+        "site/news/b.html",
+        "<p>Europe asks for a seat at the table in the peace talks on Ukraine.</p>",
+    );
+    sb.write(
+        "site/news/old/c.md",
+        "Security guarantees were the main subject of the ministers' talks.\n",
+    );
+    let docs = |out: Outcome| -> Vec<String> {
+        let hits: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let mut docs: Vec<String> = hits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["doc"].as_str().unwrap().to_string())
+            .collect();
+        docs.sort();
+        docs
+    };
+    let nearest = ["nearest", "peace", "site", "--json", "-k", "5"];
+    let with = |extra: &[&str]| docs(sb.run(&[&nearest[..], extra].concat()).ok());
+    assert_eq!(with(&["--include", "*.html"]), ["site/news/b.html"]);
+    assert_eq!(
+        with(&["--exclude", "news/old/**"]),
+        ["site/a.txt", "site/news/b.html"]
+    );
+    assert_eq!(
+        with(&["--include", "news/**", "--exclude", "*.md"]),
+        ["site/news/b.html"]
+    );
+    sb.run(&[&nearest[..], &["--include", "*.pdf"]].concat())
+        .fails(1, &["no files in site pass --include / --exclude"]);
+    sb.run(&[&nearest[..], &["--include", "a[b"]].concat())
+        .fails(1, &["bad glob \"a[b\""]);
 }
 
 #[test]
@@ -136,7 +179,7 @@ fn input_directory_without_text_files() {
     sb.write("docs/report.pdf", b"%PDF-1.4");
     sb.write("docs/table.csv", "a,b\n1,2\n");
     sb.run(&["nearest", "peace", "docs"])
-        .fails(1, &["no .txt, .md or .jsonl files in docs"]);
+        .fails(1, &["no .txt, .md, .jsonl or .html files in docs"]);
 }
 
 #[test]

@@ -15,8 +15,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Find the themes in a pile of articles, and the paragraph that says a given thing.",
     long_about = "Find the themes in a pile of articles, and the paragraph that says a given thing.\n\n\
         Inputs are files and directories (searched recursively) of .txt and .md files (a paragraph \
-        is a non-empty line, or a blank-line-separated block of wrapped lines) and .jsonl files \
-        (one record {\"text\", optional \"id\"} per paragraph). Everything runs locally on the CPU."
+        is a non-empty line, or a blank-line-separated block of wrapped lines), .jsonl files \
+        (one record {\"text\", optional \"id\"} per paragraph) and .html pages (their main text: \
+        no menus, footers or related links). Everything runs locally on the CPU."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,7 +60,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct CorpusArgs {
-    /// Files and directories of .txt, .md and .jsonl
+    /// Files and directories of .txt, .md, .jsonl and .html
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Paragraphs with fewer words are fragments and left out (titles excepted)
@@ -68,6 +69,13 @@ pub struct CorpusArgs {
     /// Keep boilerplate and fragments (bylines, datelines, "Report spelling error:", ...)
     #[arg(long)]
     pub keep_all: bool,
+    /// Read only the files in INPUT folders that match GLOB (below the folder, e.g. "*.html",
+    /// "2025/**"); repeatable
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out the files in INPUT folders that match GLOB; repeatable
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Cut longer paragraphs here (with a warning)
     #[arg(long, default_value_t = DEFAULT_MAX_CHARS, value_parser = clap::value_parser!(usize))]
     pub max_chars: usize,

@@ -252,6 +252,8 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
         min_words: args.min_words,
         keep_all: args.keep_all,
         max_chars: crate::corpus::DEFAULT_MAX_CHARS,
+        include: Vec::new(),
+        exclude: Vec::new(),
     };
     let corpus = load_corpus(&corpus_args, false, global.quiet)?;
     let session = Session::open(global)?;

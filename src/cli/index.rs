@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::args::{BenchTarget, CorpusArgs, ExportFormat, GlobalArgs, IndexAction, ThemesArgs};
 use super::output::{check_writable, print_hits, sidecar_path, stdout};
-use super::session::{corpus_options, print_warnings, require_inputs, Session};
+use super::session::{corpus_options, inputs, print_warnings, Session};
 use super::{InterruptedAfter, UsageError};
 
 pub fn run(global: &GlobalArgs, action: IndexAction) -> Result<()> {
@@ -64,14 +64,14 @@ fn build(
     slice: usize,
     add: bool,
 ) -> Result<()> {
-    require_inputs(args)?;
+    let inputs = inputs(args)?;
     let started = Instant::now();
     let session = Session::open(global)?;
     let before = DiskIndex::open(dir).map_or(0, |index| index.len());
     let progress = bar(!global.quiet, 0, "paragraphs embedded");
     let report = session.scope.build_index(
         dir,
-        &args.inputs,
+        &inputs,
         corpus_options(args, false),
         slice,
         &mut |read, added| {

@@ -1,9 +1,10 @@
 //! What most commands share: the front door opened as the global flags say, with a progress
 //! bar, and the corpus they read with its warnings.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::corpus::{Corpus, CorpusOptions, Reader, Warning};
+use crate::corpus::{Corpus, CorpusOptions, FileFilter, Reader, Warning};
 use crate::embed::EmbedStats;
 use crate::index::export::RowSink;
 use crate::index::CacheStats;
@@ -193,8 +194,7 @@ pub fn corpus_options(args: &CorpusArgs, keep_records: bool) -> CorpusOptions {
 
 /// Loads and filters the inputs, printing warnings; an empty result is an error.
 pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result<Corpus> {
-    require_inputs(args)?;
-    let corpus = Corpus::load(&args.inputs, corpus_options(args, keep_records))?;
+    let corpus = Corpus::load(&inputs(args)?, corpus_options(args, keep_records))?;
     print_warnings(&corpus.warnings, quiet);
     if corpus.paragraphs.is_empty() {
         return Err(nothing_to_work_on(args, corpus.skipped.len()));
@@ -204,9 +204,8 @@ pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result
 
 /// The inputs, to be read as they are embedded (see [`Session::stream`]).
 pub fn open_corpus(args: &CorpusArgs, keep_records: bool) -> Result<Reader> {
-    require_inputs(args)?;
     Ok(Reader::open(
-        &args.inputs,
+        &inputs(args)?,
         corpus_options(args, keep_records),
     )?)
 }
@@ -241,12 +240,22 @@ fn nothing_to_work_on(args: &CorpusArgs, skipped: usize) -> anyhow::Error {
     anyhow::anyhow!("no paragraphs to work on in {what}: {reason}")
 }
 
+/// The inputs to read: the INPUTs, or with `--include` / `--exclude` the files they admit.
+pub fn inputs(args: &CorpusArgs) -> Result<Vec<PathBuf>> {
+    require_inputs(args)?;
+    if args.include.is_empty() && args.exclude.is_empty() {
+        return Ok(args.inputs.clone());
+    }
+    let filter = FileFilter::new(&args.include, &args.exclude)?;
+    Ok(Corpus::files_matching(&args.inputs, &filter)?)
+}
+
 /// INPUTs are optional to clap (commands that take `--index DIR` instead), so their absence is
 /// told here.
 pub fn require_inputs(args: &CorpusArgs) -> Result<()> {
     if args.inputs.is_empty() {
         return Err(super::UsageError(
-            "no INPUT given: name files or directories of .txt, .md or .jsonl".into(),
+            "no INPUT given: name files or directories of .txt, .md, .jsonl or .html".into(),
         )
         .into());
     }

@@ -10,13 +10,20 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "html")]
+pub mod html;
+
 /// Errors that stop a corpus from loading.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
     #[error("input {0} does not exist")]
     Missing(PathBuf),
-    #[error("no .txt, .md or .jsonl files in {0}")]
+    #[error("no {kinds} files in {0}", kinds = known_kinds())]
     NoFiles(PathBuf),
+    #[error("no files in {0} pass --include / --exclude")]
+    NoneSelected(PathBuf),
+    #[error("bad glob {glob:?}: {message}")]
+    Glob { glob: String, message: String },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -148,20 +155,46 @@ pub enum DocFormat {
     Markdown,
     /// One JSON record per line: `{"text": ..., "id": optional}`.
     Jsonl,
+    /// A web page: its main text, headings as titles; a paragraph's line is its place in
+    /// that text (the title is 1).
+    #[cfg(feature = "html")]
+    Html,
 }
 
 impl DocFormat {
-    /// By extension: .md and .markdown are Markdown, .jsonl is JSONL, anything else text.
+    /// By extension: .md and .markdown are Markdown, .jsonl is JSONL, .html and .htm HTML,
+    /// anything else text.
     pub fn from_path(path: &Path) -> Self {
         match extension(path).as_deref() {
             Some("md" | "markdown") => DocFormat::Markdown,
             Some("jsonl") => DocFormat::Jsonl,
+            #[cfg(feature = "html")]
+            Some("html" | "htm") => DocFormat::Html,
             _ => DocFormat::Text,
         }
     }
 }
 
-const TEXT_EXTENSIONS: [&str; 4] = ["txt", "md", "markdown", "jsonl"];
+/// The extensions a folder is searched for.
+const EXTENSIONS: &[&str] = &[
+    "txt",
+    "md",
+    "markdown",
+    "jsonl",
+    #[cfg(feature = "html")]
+    "html",
+    #[cfg(feature = "html")]
+    "htm",
+];
+
+/// What a folder is searched for, as an error message names it.
+fn known_kinds() -> &'static str {
+    if cfg!(feature = "html") {
+        ".txt, .md, .jsonl or .html"
+    } else {
+        ".txt, .md or .jsonl"
+    }
+}
 
 impl Corpus {
     /// Loads files and directories (recursively, in path order).
@@ -180,9 +213,18 @@ impl Corpus {
     /// The files `load` would read, in the order it reads them: what a streaming reader walks
     /// one file at a time.
     pub fn files<P: AsRef<Path>>(inputs: &[P]) -> Result<Vec<PathBuf>, CorpusError> {
+        Self::files_matching(inputs, &FileFilter::default())
+    }
+
+    /// As [`Corpus::files`], the files found in folders narrowed by `filter` (a file named
+    /// itself is always read).
+    pub fn files_matching<P: AsRef<Path>>(
+        inputs: &[P],
+        filter: &FileFilter,
+    ) -> Result<Vec<PathBuf>, CorpusError> {
         let mut files = Vec::new();
         for input in inputs {
-            files.extend(collect_files(input.as_ref())?);
+            files.extend(collect_files(input.as_ref(), filter)?);
         }
         Ok(files)
     }
@@ -222,7 +264,7 @@ impl Corpus {
                 .enumerate()
                 .filter_map(|(i, line)| parse_jsonl_line(doc, i + 1, line).transpose())
                 .collect::<Result<Vec<_>, _>>()?,
-            DocFormat::Text | DocFormat::Markdown => split_document(doc, text, format),
+            _ => split_document(doc, text, format),
         };
         for (index, p) in raw.into_iter().enumerate() {
             let paragraph = admit(
@@ -491,7 +533,61 @@ fn extension(path: &Path) -> Option<String> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
 }
 
-fn collect_files(input: &Path) -> Result<Vec<PathBuf>, CorpusError> {
+/// Which files found in a folder are read: `include` globs (any; none means all) and
+/// `exclude` globs (none), matched against the path below the folder, `/`-separated ("*.html"
+/// matches at any depth, as `*` crosses folders).
+#[derive(Debug, Clone, Default)]
+pub struct FileFilter {
+    include: Option<globset::GlobSet>,
+    exclude: Option<globset::GlobSet>,
+}
+
+impl FileFilter {
+    pub fn new<S: AsRef<str>>(include: &[S], exclude: &[S]) -> Result<Self, CorpusError> {
+        let set = |globs: &[S]| -> Result<Option<globset::GlobSet>, CorpusError> {
+            if globs.is_empty() {
+                return Ok(None);
+            }
+            let mut set = globset::GlobSetBuilder::new();
+            for glob in globs {
+                let glob = glob.as_ref();
+                set.add(globset::Glob::new(glob).map_err(|e| CorpusError::Glob {
+                    glob: glob.to_string(),
+                    message: e.kind().to_string(),
+                })?);
+            }
+            set.build().map(Some).map_err(|e| CorpusError::Glob {
+                glob: globs
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                message: e.to_string(),
+            })
+        };
+        Ok(Self {
+            include: set(include)?,
+            exclude: set(exclude)?,
+        })
+    }
+
+    /// Whether a file at `relative` below its folder is read.
+    pub fn admits(&self, relative: &Path) -> bool {
+        self.include
+            .as_ref()
+            .is_none_or(|set| set.is_match(relative))
+            && !self
+                .exclude
+                .as_ref()
+                .is_some_and(|set| set.is_match(relative))
+    }
+
+    fn narrows(&self) -> bool {
+        self.include.is_some() || self.exclude.is_some()
+    }
+}
+
+fn collect_files(input: &Path, filter: &FileFilter) -> Result<Vec<PathBuf>, CorpusError> {
     let meta = fs::metadata(input).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => CorpusError::Missing(input.to_path_buf()),
         _ => CorpusError::Io {
@@ -515,14 +611,19 @@ fn collect_files(input: &Path) -> Result<Vec<PathBuf>, CorpusError> {
                 .map_or_else(|| input.to_path_buf(), Path::to_path_buf),
             source: e.into(),
         })?;
-        let is_text =
-            extension(entry.path()).is_some_and(|x| TEXT_EXTENSIONS.contains(&x.as_str()));
+        let is_text = extension(entry.path()).is_some_and(|x| EXTENSIONS.contains(&x.as_str()));
         if entry.file_type().is_file() && is_text {
             files.push(entry.into_path());
         }
     }
     if files.is_empty() {
         return Err(CorpusError::NoFiles(input.to_path_buf()));
+    }
+    if filter.narrows() {
+        files.retain(|f| filter.admits(f.strip_prefix(input).unwrap_or(f)));
+        if files.is_empty() {
+            return Err(CorpusError::NoneSelected(input.to_path_buf()));
+        }
     }
     Ok(files)
 }
@@ -573,8 +674,21 @@ fn parse_jsonl_line(
     }))
 }
 
-/// A text or Markdown document's paragraphs, before classification.
+/// A text, Markdown or HTML document's paragraphs, before classification.
 fn split_document(doc: &str, text: &str, format: DocFormat) -> Vec<RawParagraph> {
+    #[cfg(feature = "html")]
+    if format == DocFormat::Html {
+        return html::main_text(text)
+            .into_iter()
+            .enumerate()
+            .map(|(i, block)| RawParagraph {
+                id: format!("{doc}:{}", i + 1),
+                line: i + 1,
+                heading: block.is_heading(),
+                text: block.text,
+            })
+            .collect();
+    }
     split_paragraphs(text, format == DocFormat::Markdown)
         .into_iter()
         .map(|p| RawParagraph {
