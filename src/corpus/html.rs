@@ -295,7 +295,7 @@ struct Inline {
 impl Inline {
     fn add(&mut self, text: &str, in_link: bool) {
         if in_link {
-            self.link_chars += text.chars().filter(|c| !c.is_ascii_whitespace()).count();
+            self.link_chars += text.chars().filter(|&c| !folds(c)).count();
         }
         self.text.push_str(text);
     }
@@ -303,7 +303,7 @@ impl Inline {
     /// Ends the block: kept unless empty or mostly links.
     fn flush(&mut self, blocks: &mut Vec<Block>) {
         let text = collapse(&self.text);
-        let chars = text.chars().filter(|c| !c.is_ascii_whitespace()).count();
+        let chars = text.chars().filter(|&c| !folds(c)).count();
         let links = std::mem::take(&mut self.link_chars);
         self.text.clear();
         let level = std::mem::take(&mut self.level);
@@ -314,10 +314,15 @@ impl Inline {
     }
 }
 
-/// Runs of HTML's white space (ASCII; a no-break space is text, as a browser shows it) as one
-/// space, none at the ends.
+/// Whether `c` is white space a browser folds into one space (a no-break space is kept, as a
+/// browser shows it).
+fn folds(c: char) -> bool {
+    c.is_whitespace() && !matches!(c, '\u{a0}' | '\u{2007}' | '\u{202f}')
+}
+
+/// Runs of folding white space as one space, none at the ends.
 fn collapse(text: &str) -> String {
-    text.split(|c: char| c.is_ascii_whitespace())
+    text.split(folds)
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -412,6 +417,14 @@ mod tests {
             "The headline"
         );
         assert_eq!(title(""), "");
+    }
+
+    #[test]
+    fn white_space_folds_but_a_no_break_space_stays() {
+        assert_eq!(
+            collapse(" a\t\u{b}b\u{2003} c\u{a0}d \u{b}"),
+            "a b c\u{a0}d"
+        );
     }
 
     #[test]
