@@ -43,6 +43,7 @@ fn paragraphs(first: usize, n: usize) -> Vec<Paragraph> {
             id: format!("p{i}"),
             doc: "bench.txt".into(),
             line: i + 1,
+            page: None,
             text: format!("paragraph number {i}"),
             kind: ParagraphKind::Body,
         })

@@ -25,7 +25,7 @@
 //! let (index, _) = scope.index(corpus.paragraphs)?;
 //! for hit in scope.nearest(&index, "Europe is left out of the peace talks", 3)? {
 //!     let p = &index.paragraphs[hit.row];
-//!     println!("{:.3} {}:{} {}", hit.score, p.doc, p.line, p.text);
+//!     println!("{:.3} {}:{} {}", hit.score, p.doc, p.place(), p.text);
 //! }
 //! # Ok::<(), themescope::Error>(())
 //! ```
@@ -57,7 +57,7 @@
 //! assert_eq!(report.added, 66);
 //! let index = scope.open_index(dir.path())?;
 //! for (hit, p) in scope.nearest_in(&index, "security guarantees for Ukraine", 3)? {
-//!     println!("{:.3} {}:{} {}", hit.score, p.doc, p.line, p.text);
+//!     println!("{:.3} {}:{} {}", hit.score, p.doc, p.place(), p.text);
 //! }
 //! # Ok::<(), themescope::Error>(())
 //! ```

@@ -196,28 +196,6 @@ fn the_sample_corpus_as_pages_gives_the_themes_of_its_text() {
     );
 }
 
-/// A report with its paragraphs known by their text and its documents by their file stem: a
-/// page's paragraph is numbered by its place in the main text, a text file's by its line.
-fn anonymous(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Array(items) => Value::Array(items.into_iter().map(anonymous).collect()),
-        Value::Object(mut fields) => {
-            if fields.contains_key("text") {
-                for key in ["id", "doc", "line"] {
-                    fields.remove(key);
-                }
-            }
-            if let Some(Value::String(doc)) = fields.get_mut("doc") {
-                let stem = Path::new(doc.as_str()).file_stem().unwrap();
-                *doc = stem.to_string_lossy().into_owned();
-            }
-            Value::Object(fields.into_iter().map(|(k, v)| (k, anonymous(v))).collect())
-        }
-        other => other,
-    }
-}
-
 #[test]
 fn broken_deep_and_empty_pages_read_without_a_fault() {
     let dir = tempfile::tempdir().unwrap();

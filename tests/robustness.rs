@@ -127,7 +127,7 @@ fn input_empty_directory() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path("empty")).unwrap();
     sb.run(&["themes", "empty"])
-        .fails(1, &["no .txt, .md, .jsonl or .html files in empty"]);
+        .fails(1, &["no .txt, .md, .jsonl, .html or .pdf files in empty"]);
 }
 
 #[test]
@@ -176,10 +176,21 @@ fn include_and_exclude_narrow_a_folder_and_say_when_nothing_is_left() {
 #[test]
 fn input_directory_without_text_files() {
     let sb = Sandbox::new();
-    sb.write("docs/report.pdf", b"%PDF-1.4");
+    sb.write("docs/report.docx", b"PK\x03\x04");
     sb.write("docs/table.csv", "a,b\n1,2\n");
     sb.run(&["nearest", "peace", "docs"])
-        .fails(1, &["no .txt, .md, .jsonl or .html files in docs"]);
+        .fails(1, &["no .txt, .md, .jsonl, .html or .pdf files in docs"]);
+    // A folder whose only PDF cannot be read says why, then that nothing is left.
+    sb.write("docs/report.pdf", b"%PDF-1.4");
+    let out = sb
+        .run(&["nearest", "peace", "docs"])
+        .fails(1, &["no paragraphs to work on in docs: no text"]);
+    assert!(
+        out.stderr
+            .contains("themescope: warning: skipped docs/report.pdf: not a readable PDF"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -499,6 +499,7 @@ fn sub_theme_sizes_add_up_to_their_theme_over_the_whole() {
             id: format!("{}", row + 1),
             doc: "sample.jsonl".into(),
             line: row + 1,
+            page: None,
             text: text.clone(),
             kind: themescope::corpus::ParagraphKind::Body,
         })
@@ -705,6 +706,7 @@ fn map_marks_take_their_row_theme_when_ids_repeat_across_documents() {
             id: format!("{}", row % 3 + 1),
             doc: format!("doc{}.jsonl", row / 3),
             line: row % 3 + 1,
+            page: None,
             text: text.clone(),
             kind: themescope::corpus::ParagraphKind::Body,
         })

@@ -16,8 +16,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Find the themes in a pile of articles, and the paragraph that says a given thing.\n\n\
         Inputs are files and directories (searched recursively) of .txt and .md files (a paragraph \
         is a non-empty line, or a blank-line-separated block of wrapped lines), .jsonl files \
-        (one record {\"text\", optional \"id\"} per paragraph) and .html pages (their main text: \
-        no menus, footers or related links). Everything runs locally on the CPU."
+        (one record {\"text\", optional \"id\"} per paragraph), .html pages (their main text: \
+        no menus, footers or related links) and .pdf files (each page's text as paragraphs, \
+        running headers, footers and page numbers left out; places are doc:page:line). \
+        Everything runs locally on the CPU."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -97,8 +99,8 @@ pub enum Command {
             required_unless_present = "format"
         )]
         output: Option<PathBuf>,
-        /// jsonl: records {id, doc, line, kind, text, vector} on stdout instead; parquet: one
-        /// table (id, doc, line, kind, text, vector as a fixed-size list of float32) to --output
+        /// jsonl: records {id, doc, line, page, kind, text, vector} on stdout instead; parquet: one
+        /// table (id, doc, line, page, kind, text, vector as a fixed-size list of float32) to --output
         #[arg(long, value_enum)]
         format: Option<EmbedFormat>,
         /// Overwrite existing output files
@@ -210,7 +212,7 @@ pub enum IndexAction {
     Import {
         #[arg(value_name = "FILE.npy")]
         npy: PathBuf,
-        /// Records {id, doc, line, kind, text}, one per row (what `embed -o FILE.npy` writes
+        /// Records {id, doc, line, page, kind, text}, one per row (what `embed -o FILE.npy` writes
         /// beside it) [default: FILE.ids.jsonl if it exists, else rows named "row N"]
         #[arg(long, value_name = "FILE.ids.jsonl")]
         ids: Option<PathBuf>,
@@ -224,7 +226,7 @@ pub enum IndexAction {
         #[arg(long)]
         json: bool,
     },
-    /// Write the whole index as one Parquet table (id, doc, line, kind, text, vector)
+    /// Write the whole index as one Parquet table (id, doc, line, page, kind, text, vector)
     Export {
         #[arg(value_name = "DIR")]
         dir: PathBuf,

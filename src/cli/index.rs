@@ -87,8 +87,12 @@ fn build(
     let rows = DiskIndex::open(dir)?.len();
     print_warnings(&report.warnings, global.quiet);
     if !global.quiet {
+        let unread = match report.warnings.iter().filter(|w| w.skips_file()).count() {
+            0 => String::new(),
+            n => format!(" ({n} unreadable and skipped)"),
+        };
         eprintln!(
-            "{}: {} added, {} already stored{}, {} left out as boilerplate or fragments; {} in {} ({:.1}s)",
+            "{}{unread}: {} added, {} already stored{}, {} left out as boilerplate or fragments; {} in {} ({:.1}s)",
             count(report.files, "file"),
             count(report.added, "paragraph"),
             report.stored,

@@ -70,6 +70,9 @@ struct HitRecord<'a> {
     id: &'a str,
     doc: &'a str,
     line: usize,
+    /// A PDF paragraph's page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<u32>,
     score: f32,
     text: &'a str,
 }
@@ -84,6 +87,7 @@ pub fn print_hits(hits: &[(f32, &Paragraph)], json: bool) -> Result<()> {
                 id: &p.id,
                 doc: &p.doc,
                 line: p.line,
+                page: p.page,
                 score: round4(score),
                 text: &p.text,
             })
@@ -92,7 +96,7 @@ pub fn print_hits(hits: &[(f32, &Paragraph)], json: bool) -> Result<()> {
         writeln!(out)?;
     } else {
         for (rank, &(score, p)) in hits.iter().enumerate() {
-            writeln!(out, "{:>2}. {score:.3}  {}:{}", rank + 1, p.doc, p.line)?;
+            writeln!(out, "{:>2}. {score:.3}  {}:{}", rank + 1, p.doc, p.place())?;
             for line in textwrap::wrap(&p.text, 92) {
                 writeln!(out, "      {line}")?;
             }

@@ -90,13 +90,14 @@ impl<'a> Session<'a> {
         let started = Instant::now();
         let skipped = corpus.skipped.len();
         let documents = corpus.documents.len();
+        let unread = corpus.warnings.iter().filter(|w| w.skips_file()).count();
         self.bar_message("embedding");
         let indexed = self.scope.index(corpus.paragraphs);
         self.bar_done();
         let (index, embedding) = indexed?;
         self.summarise(
             index.paragraphs.len(),
-            documents,
+            (documents, unread),
             skipped,
             &embedding.stats,
             embedding.cache.hits,
@@ -126,7 +127,10 @@ impl<'a> Session<'a> {
         }
         self.summarise(
             streamed.rows,
-            reader.documents(),
+            (
+                reader.documents(),
+                reader.files_opened() - reader.documents(),
+            ),
             reader.skipped(),
             &streamed.stats,
             streamed.cache.hits,
@@ -137,11 +141,12 @@ impl<'a> Session<'a> {
         Ok(streamed)
     }
 
-    /// "N paragraphs from M documents (…) in Xs" on stderr.
+    /// "N paragraphs from M documents (…) in Xs" on stderr; `documents` is (read, skipped
+    /// whole as unreadable).
     fn summarise(
         &self,
         rows: usize,
-        documents: usize,
+        (documents, unread): (usize, usize),
         skipped: usize,
         stats: &EmbedStats,
         hits: usize,
@@ -160,8 +165,12 @@ impl<'a> Session<'a> {
             0 => String::new(),
             hits => format!(", {hits} from cache"),
         };
+        let unread = match unread {
+            0 => String::new(),
+            n => format!(", {} unreadable and skipped", count(n, "file")),
+        };
         eprintln!(
-            "{} from {} ({skipped} skipped as boilerplate or fragments{long}{cached}) in {:.2}s",
+            "{} from {}{unread} ({skipped} skipped as boilerplate or fragments{long}{cached}) in {:.2}s",
             count(rows, "paragraph"),
             count(documents, "document"),
             started.elapsed().as_secs_f64()
@@ -254,9 +263,10 @@ pub fn inputs(args: &CorpusArgs) -> Result<Vec<PathBuf>> {
 /// told here.
 pub fn require_inputs(args: &CorpusArgs) -> Result<()> {
     if args.inputs.is_empty() {
-        return Err(super::UsageError(
-            "no INPUT given: name files or directories of .txt, .md, .jsonl or .html".into(),
-        )
+        return Err(super::UsageError(format!(
+            "no INPUT given: name files or directories of {}",
+            crate::corpus::known_kinds()
+        ))
         .into());
     }
     Ok(())

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "html")]
 pub mod html;
+#[cfg(feature = "pdf")]
+pub mod pdf;
 
 /// Errors that stop a corpus from loading.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +69,40 @@ pub struct Paragraph {
     pub id: String,
     /// The path of the file, as given.
     pub doc: String,
-    /// 1-based line of the paragraph's first line in its file.
+    /// 1-based line of the paragraph's first line in its file (on its page, in a PDF).
     pub line: usize,
+    /// 1-based page of a PDF's paragraph; none in other documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     pub text: String,
     pub kind: ParagraphKind,
+}
+
+impl Paragraph {
+    /// Where the paragraph starts in its document, as `nearest` prints it after the path:
+    /// `page:line` in a PDF, the line elsewhere.
+    pub fn place(&self) -> Place {
+        Place {
+            page: self.page,
+            line: self.line,
+        }
+    }
+}
+
+/// A paragraph's place in its document: `12` (a line) or `3:12` (page 3, line 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub page: Option<u32>,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.page {
+            Some(page) => write!(f, "{page}:{}", self.line),
+            None => write!(f, "{}", self.line),
+        }
+    }
 }
 
 /// How paragraphs are filtered.
@@ -127,6 +159,12 @@ pub struct Corpus {
 pub enum Warning {
     #[error("skipped {doc}: binary file (contains NUL bytes)")]
     Binary { doc: String },
+    /// A document that could not be read at all (a damaged or encrypted PDF).
+    #[error("skipped {doc}: {reason}")]
+    Unreadable { doc: String, reason: String },
+    /// Pages of a PDF whose content could not be read; the other pages were.
+    #[error("{doc}: could not read page {pages}; the other pages were read")]
+    UnreadPages { doc: String, pages: String },
     #[error("{doc}:{line}: invalid UTF-8, replaced with U+FFFD")]
     InvalidUtf8 { doc: String, line: usize },
     /// Longer than [`CorpusOptions::max_chars`]: a runaway paragraph would take hours.
@@ -146,6 +184,13 @@ pub enum Warning {
     },
 }
 
+impl Warning {
+    /// Whether the warning's file was skipped whole.
+    pub fn skips_file(&self) -> bool {
+        matches!(self, Warning::Binary { .. } | Warning::Unreadable { .. })
+    }
+}
+
 /// How a document's text is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocFormat {
@@ -159,17 +204,23 @@ pub enum DocFormat {
     /// that text (the title is 1).
     #[cfg(feature = "html")]
     Html,
+    /// A PDF: its pages' text rebuilt into paragraphs, running headers and footers left out;
+    /// a paragraph's place is its page and its line on that page.
+    #[cfg(feature = "pdf")]
+    Pdf,
 }
 
 impl DocFormat {
     /// By extension: .md and .markdown are Markdown, .jsonl is JSONL, .html and .htm HTML,
-    /// anything else text.
+    /// .pdf PDF, anything else text.
     pub fn from_path(path: &Path) -> Self {
         match extension(path).as_deref() {
             Some("md" | "markdown") => DocFormat::Markdown,
             Some("jsonl") => DocFormat::Jsonl,
             #[cfg(feature = "html")]
             Some("html" | "htm") => DocFormat::Html,
+            #[cfg(feature = "pdf")]
+            Some("pdf") => DocFormat::Pdf,
             _ => DocFormat::Text,
         }
     }
@@ -185,14 +236,17 @@ const EXTENSIONS: &[&str] = &[
     "html",
     #[cfg(feature = "html")]
     "htm",
+    #[cfg(feature = "pdf")]
+    "pdf",
 ];
 
 /// What a folder is searched for, as an error message names it.
-fn known_kinds() -> &'static str {
-    if cfg!(feature = "html") {
-        ".txt, .md, .jsonl or .html"
-    } else {
-        ".txt, .md or .jsonl"
+pub fn known_kinds() -> &'static str {
+    match (cfg!(feature = "html"), cfg!(feature = "pdf")) {
+        (true, true) => ".txt, .md, .jsonl, .html or .pdf",
+        (true, false) => ".txt, .md, .jsonl or .html",
+        (false, true) => ".txt, .md, .jsonl or .pdf",
+        (false, false) => ".txt, .md or .jsonl",
     }
 }
 
@@ -253,19 +307,22 @@ impl Corpus {
         format: DocFormat,
         options: CorpusOptions,
     ) -> Result<(), CorpusError> {
-        let Some(text) = decode(doc, bytes, &mut self.warnings) else {
-            return Ok(());
-        };
-        let text = strip_bom(&text);
-        self.documents.push(doc.to_string());
-        let raw = match format {
-            DocFormat::Jsonl => text
+        let raw = if format == DocFormat::Jsonl {
+            let Some(text) = decode(doc, bytes, &mut self.warnings) else {
+                return Ok(());
+            };
+            strip_bom(&text)
                 .lines()
                 .enumerate()
                 .filter_map(|(i, line)| parse_jsonl_line(doc, i + 1, line).transpose())
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => split_document(doc, text, format),
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let Some(raw) = article(doc, bytes, format, &mut self.warnings) else {
+                return Ok(());
+            };
+            raw
         };
+        self.documents.push(doc.to_string());
         for (index, p) in raw.into_iter().enumerate() {
             let paragraph = admit(
                 &mut self.ids,
@@ -501,10 +558,9 @@ impl Reader {
             return Ok(());
         }
         let bytes = fs::read(path).map_err(io)?;
-        let Some(text) = decode(&doc, &bytes, &mut self.warnings) else {
+        let Some(paragraphs) = article(&doc, &bytes, format, &mut self.warnings) else {
             return Ok(());
         };
-        let paragraphs = split_document(&doc, strip_bom(&text), format);
         self.documents.push(doc.clone());
         self.source = Source::Article {
             doc,
@@ -631,6 +687,7 @@ fn collect_files(input: &Path, filter: &FileFilter) -> Result<Vec<PathBuf>, Corp
 struct RawParagraph {
     id: String,
     line: usize,
+    page: Option<u32>,
     text: String,
     heading: bool,
 }
@@ -669,9 +726,64 @@ fn parse_jsonl_line(
     Ok(Some(RawParagraph {
         id,
         line: line_no,
+        page: None,
         text,
         heading: false,
     }))
+}
+
+/// An article's paragraphs, before classification, from its bytes; none, with a warning, when
+/// it cannot be read (binary where text was expected, a damaged or encrypted PDF).
+fn article(
+    doc: &str,
+    bytes: &[u8],
+    format: DocFormat,
+    warnings: &mut Vec<Warning>,
+) -> Option<Vec<RawParagraph>> {
+    #[cfg(feature = "pdf")]
+    if format == DocFormat::Pdf {
+        return pdf_paragraphs(doc, bytes, warnings);
+    }
+    let text = decode(doc, bytes, warnings)?;
+    Some(split_document(doc, strip_bom(&text), format))
+}
+
+/// A PDF's paragraphs, identified `doc:page:line`.
+#[cfg(feature = "pdf")]
+fn pdf_paragraphs(
+    doc: &str,
+    bytes: &[u8],
+    warnings: &mut Vec<Warning>,
+) -> Option<Vec<RawParagraph>> {
+    let read = match pdf::main_text(bytes) {
+        Ok(read) => read,
+        Err(e) => {
+            warnings.push(Warning::Unreadable {
+                doc: doc.to_string(),
+                reason: e.to_string(),
+            });
+            return None;
+        }
+    };
+    if !read.unread_pages.is_empty() {
+        let pages: Vec<String> = read.unread_pages.iter().map(u32::to_string).collect();
+        warnings.push(Warning::UnreadPages {
+            doc: doc.to_string(),
+            pages: pages.join(", "),
+        });
+    }
+    Some(
+        read.paragraphs
+            .into_iter()
+            .map(|p| RawParagraph {
+                id: format!("{doc}:{}:{}", p.page, p.line),
+                line: p.line,
+                page: Some(p.page),
+                text: p.text,
+                heading: p.heading,
+            })
+            .collect(),
+    )
 }
 
 /// A text, Markdown or HTML document's paragraphs, before classification.
@@ -684,6 +796,7 @@ fn split_document(doc: &str, text: &str, format: DocFormat) -> Vec<RawParagraph>
             .map(|(i, block)| RawParagraph {
                 id: format!("{doc}:{}", i + 1),
                 line: i + 1,
+                page: None,
                 heading: block.is_heading(),
                 text: block.text,
             })
@@ -694,6 +807,7 @@ fn split_document(doc: &str, text: &str, format: DocFormat) -> Vec<RawParagraph>
         .map(|p| RawParagraph {
             id: format!("{doc}:{}", p.line),
             line: p.line,
+            page: None,
             text: p.text,
             heading: p.heading,
         })
@@ -768,7 +882,11 @@ fn admit(
         p.text.truncate(cut);
     }
     if !ids.insert(p.id.clone()) {
-        let fallback = format!("{doc}:{}", p.line);
+        let place = Place {
+            page: p.page,
+            line: p.line,
+        };
+        let fallback = format!("{doc}:{place}");
         ids.insert(fallback.clone());
         warnings.push(Warning::DuplicateId {
             doc: doc.to_string(),
@@ -790,6 +908,7 @@ fn admit(
         id: p.id,
         doc: doc.to_string(),
         line: p.line,
+        page: p.page,
         text: p.text,
         kind,
     }

@@ -262,6 +262,7 @@ pub fn import(
                     id: format!("row {row}"),
                     doc: doc.clone(),
                     line: row + 1,
+                    page: None,
                     text: String::new(),
                     kind: ParagraphKind::Body,
                 })
@@ -348,6 +349,8 @@ struct SidecarRecord {
     doc: String,
     #[serde(default)]
     line: usize,
+    #[serde(default)]
+    page: Option<u32>,
     #[serde(default = "body")]
     kind: ParagraphKind,
     #[serde(default)]
@@ -364,6 +367,7 @@ fn parse_sidecar(line: &str) -> Result<Paragraph, serde_json::Error> {
         id: r.id,
         doc: r.doc,
         line: r.line,
+        page: r.page,
         kind: r.kind,
         text: r.text,
     })

@@ -48,6 +48,9 @@ pub struct RowRecord<'a> {
     pub id: &'a str,
     pub doc: &'a str,
     pub line: usize,
+    /// A PDF paragraph's page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     pub kind: ParagraphKind,
     pub text: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +63,7 @@ impl<'a> RowRecord<'a> {
             id: &p.id,
             doc: &p.doc,
             line: p.line,
+            page: p.page,
             kind: p.kind,
             text: &p.text,
             vector,
@@ -303,6 +307,7 @@ mod tests {
             id: format!("p{i}"),
             doc: "d.txt".into(),
             line: i + 1,
+            page: None,
             text: format!("text {i}"),
             kind: ParagraphKind::Body,
         }

@@ -1,11 +1,11 @@
-//! Parquet out: paragraphs and their vectors as one table — id, doc, line, kind, text, and the
+//! Parquet out: paragraphs and their vectors as one table — id, doc, line, page, kind, text, and the
 //! vector as a fixed-size list of float32 — for the engines that take over past one machine
 //! (Spark, Ray Data, DuckDB, pandas read it as it is).
 
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array,
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
 use ndarray::ArrayView2;
@@ -39,13 +39,16 @@ pub enum ParquetError {
 /// Rows per row group: a reader can take a slice of a large file without the rest.
 const ROW_GROUP: usize = 65_536;
 
-/// The schema of the table: `vector` is `FixedSizeList<float32, dim>`.
+/// The schema of the table: `vector` is `FixedSizeList<float32, dim>`, `page` null outside
+/// PDFs.
 pub fn schema(dim: usize) -> Result<Schema, ParquetError> {
     let size = i32::try_from(dim).map_err(|_| ParquetError::Dimensions(dim))?;
     Ok(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("doc", DataType::Utf8, false),
         Field::new("line", DataType::UInt64, false),
+        // A PDF paragraph's page; null elsewhere.
+        Field::new("page", DataType::UInt32, true),
         Field::new("kind", DataType::Utf8, false),
         Field::new("text", DataType::Utf8, false),
         Field::new(
@@ -84,6 +87,7 @@ fn batch(
         Arc::new(UInt64Array::from_iter_values(
             rows.iter().map(|p| p.line as u64),
         )),
+        Arc::new(UInt32Array::from_iter(rows.iter().map(|p| p.page))),
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|p| p.kind.as_str()),
         )),

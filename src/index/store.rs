@@ -6,7 +6,7 @@
 //! - `index.json` — the manifest: dimensions, model, committed rows and bytes, the ANN file.
 //!   Written to a temporary file and renamed: the commit point of every slice.
 //! - `vectors.f32` — one row of `dim` little-endian f32 per paragraph.
-//! - `paragraphs.jsonl` — one record {id, doc, line, kind, text} per row; `offsets.u64` holds
+//! - `paragraphs.jsonl` — one record {id, doc, line, page, kind, text} per row; `offsets.u64` holds
 //!   where each record starts.
 //! - `keys.u64` — per row, a hash of the document and id and a hash of the text: what makes a
 //!   rerun skip what is stored.
@@ -716,6 +716,7 @@ mod tests {
             id: format!("p{i}"),
             doc: "d.txt".into(),
             line: i + 1,
+            page: None,
             text: text.into(),
             kind: ParagraphKind::Body,
         }

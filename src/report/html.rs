@@ -138,7 +138,7 @@ fn write_quote(
         "<blockquote{class}><p>{}</p><footer>{}:{} · {:.2}</footer></blockquote>",
         escape_html(&p.text),
         escape_html(&names[&p.doc]),
-        p.line,
+        p.place(),
         p.score.unwrap_or(0.0)
     )
 }
@@ -177,7 +177,7 @@ fn write_outliers(report: &Report, names: &Names, out: &mut dyn Write) -> fmt::R
             out,
             "<li><code>{}:{}</code> {}</li>",
             escape_html(&names[&p.doc]),
-            p.line,
+            p.place(),
             escape_html(&p.text)
         )?;
     }
@@ -220,7 +220,7 @@ fn write_map(report: &Report, names: &Names, out: &mut dyn Write) -> fmt::Result
             .get(&(point.doc.as_str(), point.id.as_str()))
             .map_or(String::new(), |p| {
                 let text: String = p.text.chars().take(240).collect();
-                format!("{}:{} — {}", names[&p.doc], p.line, text)
+                format!("{}:{} — {}", names[&p.doc], p.place(), text)
             });
         writeln!(
             out,

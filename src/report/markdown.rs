@@ -33,7 +33,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
                 "> {}  \n> — {}:{}, {:.2}\n",
                 escape(&p.text),
                 name(&p.doc),
-                p.line,
+                p.place(),
                 p.score.unwrap_or(0.0)
             )?;
         }
@@ -55,7 +55,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
                     "> {}  \n> — {}:{}, {:.2}\n",
                     escape(&p.text),
                     name(&p.doc),
-                    p.line,
+                    p.place(),
                     p.score.unwrap_or(0.0)
                 )?;
             }
@@ -82,7 +82,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     if !report.outliers.is_empty() {
         writeln!(out, "\n## Outliers\n")?;
         for p in &report.outliers {
-            writeln!(out, "- {}:{} {}", name(&p.doc), p.line, escape(&p.text))?;
+            writeln!(out, "- {}:{} {}", name(&p.doc), p.place(), escape(&p.text))?;
         }
     }
     Ok(())

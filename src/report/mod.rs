@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::corpus::Paragraph;
+use crate::corpus::{Paragraph, Place};
 use crate::themes::map::MapError;
 use crate::themes::scale::MapSample;
 use crate::themes::{Grain, Method, Theme, ThemeCount, ThemeModel, ValidThemeParams};
@@ -48,6 +48,9 @@ pub struct MapPoint {
     pub id: String,
     pub doc: String,
     pub line: usize,
+    /// A PDF paragraph's page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     pub x: f32,
     pub y: f32,
     /// Its top-level theme's id; `None` for an outlier.
@@ -134,9 +137,22 @@ pub struct ParagraphRef {
     pub id: String,
     pub doc: String,
     pub line: usize,
+    /// A PDF paragraph's page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+}
+
+impl ParagraphRef {
+    /// Where the paragraph starts in its document (see [`Paragraph::place`]).
+    pub fn place(&self) -> Place {
+        Place {
+            page: self.page,
+            line: self.line,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -298,6 +314,7 @@ impl Report {
                 id: p.id.clone(),
                 doc: p.doc.clone(),
                 line: p.line,
+                page: p.page,
                 x: round4(place[0]),
                 y: round4(place[1]),
                 theme,
@@ -419,6 +436,7 @@ fn paragraph_ref(p: &Paragraph, score: Option<f32>) -> ParagraphRef {
         id: p.id.clone(),
         doc: p.doc.clone(),
         line: p.line,
+        page: p.page,
         text: p.text.clone(),
         score: score.map(round4),
     }

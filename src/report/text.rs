@@ -40,7 +40,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         )?;
         for p in t.paragraphs.iter().take(3) {
             let score = p.score.unwrap_or(0.0);
-            writeln!(out, "   {score:.2}  {}:{}", names[&p.doc], p.line)?;
+            writeln!(out, "   {score:.2}  {}:{}", names[&p.doc], p.place())?;
             let indent = "         ";
             write_wrapped(out, &shorten(&p.text, QUOTE_CHARS), indent, indent)?;
         }
@@ -73,7 +73,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
                 let quote = format!(
                     "{}:{}  {}",
                     names[&p.doc],
-                    p.line,
+                    p.place(),
                     shorten(&p.text, QUOTE_CHARS / 2)
                 );
                 write_wrapped(out, &quote, "         ", "         ")?;
@@ -101,7 +101,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         writeln!(out, "\nOutliers ({}), in no theme:", report.outliers.len())?;
         for p in &report.outliers {
             let text: String = p.text.chars().take(WIDTH - 12).collect();
-            writeln!(out, "   {}:{}  {text}", names[&p.doc], p.line)?;
+            writeln!(out, "   {}:{}  {text}", names[&p.doc], p.place())?;
         }
     }
     Ok(())

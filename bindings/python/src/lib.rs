@@ -283,7 +283,7 @@ impl Index {
         py: Python<'_>,
         query: String,
         k: usize,
-    ) -> PyResult<Vec<(usize, String, String, usize, String, f32)>> {
+    ) -> PyResult<Vec<(usize, String, String, usize, Option<u32>, String, f32)>> {
         let index = self.open(py)?;
         let hits = self
             .scope
@@ -291,7 +291,7 @@ impl Index {
             .run(py, |scope| scope.nearest_in(&index, &query, k))?;
         Ok(hits
             .into_iter()
-            .map(|(hit, p)| (hit.row, p.id, p.doc, p.line, p.text, hit.score))
+            .map(|(hit, p)| (hit.row, p.id, p.doc, p.line, p.page, p.text, hit.score))
             .collect())
     }
 
@@ -383,6 +383,7 @@ fn paragraphs(texts: &[String], ids: Option<&[String]>, doc: &str) -> Vec<Paragr
             id: ids.map_or_else(|| format!("{doc}:{}", i + 1), |ids| ids[i].clone()),
             doc: doc.to_string(),
             line: i + 1,
+            page: None,
             text: text.clone(),
             kind: ParagraphKind::Body,
         })

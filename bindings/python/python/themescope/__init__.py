@@ -167,12 +167,12 @@ class Index:
 
     def nearest(self, query: str, k: int = 5) -> List[Dict[str, Any]]:
         """The ``k`` stored paragraphs most similar to ``query``, best first: dicts with row,
-        id, doc, line, text and score (cosine)."""
+        id, doc, line, page (a PDF paragraph's page, else None), text and score (cosine)."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("the query is empty: say what to look for")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
-        keys = ("row", "id", "doc", "line", "text", "score")
+        keys = ("row", "id", "doc", "line", "page", "text", "score")
         return [dict(zip(keys, hit)) for hit in self._index.nearest(query, k)]
 
     def themes(self, k: Union[int, str] = "auto", depth: int = 2, seed: int = 42) -> Dict[str, Any]:
