@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Once, OnceLock};
 
-use pdf_extract::{Document, MediaBox, OutputDev, OutputError, Transform};
+use pdf_extract::{Document, MediaBox, ObjectId, OutputDev, OutputError, Transform};
 use regex::Regex;
 
 /// One paragraph of a PDF and where it starts.
@@ -60,8 +60,8 @@ pub fn main_text(bytes: &[u8]) -> Result<PdfText, PdfError> {
     if doc.is_encrypted() && !matches!(quietly(|| doc.decrypt("")), Ok(Ok(()))) {
         return Err(PdfError::Encrypted);
     }
-    let numbers: Vec<u32> = match quietly(|| doc.get_pages()) {
-        Ok(pages) => pages.into_keys().collect(),
+    let numbers: Vec<(u32, ObjectId)> = match quietly(|| doc.get_pages()) {
+        Ok(pages) => pages.into_iter().collect(),
         Err(_) => return Err(PdfError::Unreadable("its page tree is damaged".into())),
     };
     if numbers.is_empty() {
@@ -69,7 +69,13 @@ pub fn main_text(bytes: &[u8]) -> Result<PdfText, PdfError> {
     }
     let mut pages = Vec::with_capacity(numbers.len());
     let mut unread_pages = Vec::new();
-    for number in numbers {
+    for (number, id) in numbers {
+        // The reader looks up inherited attributes by following /Parent without end: a page
+        // in a loop of parents would hang it.
+        if !parents_end(&doc, id) {
+            unread_pages.push(number);
+            continue;
+        }
         let mut collector = Collector::default();
         match quietly(|| pdf_extract::output_doc_page(&doc, &mut collector, number)) {
             Ok(Ok(())) => pages.push(Page {
@@ -90,6 +96,29 @@ pub fn main_text(bytes: &[u8]) -> Result<PdfText, PdfError> {
         paragraphs: paragraphs(&pages),
         unread_pages,
     })
+}
+
+/// Whether the chain of /Parent references from `id` ends, within a depth no real page tree
+/// reaches, without coming back to where it has been.
+fn parents_end(doc: &Document, id: ObjectId) -> bool {
+    const MAX_DEPTH: usize = 256;
+    let mut seen = HashSet::new();
+    let mut at = id;
+    for _ in 0..MAX_DEPTH {
+        if !seen.insert(at) {
+            return false;
+        }
+        let parent = doc
+            .get_dictionary(at)
+            .ok()
+            .and_then(|d| d.get(b"Parent").ok())
+            .and_then(|p| p.as_reference().ok());
+        match parent {
+            Some(next) => at = next,
+            None => return true,
+        }
+    }
+    false
 }
 
 /// One line of glyphs on a page, in device space (y grows downwards).
