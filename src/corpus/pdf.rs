@@ -630,6 +630,53 @@ mod tests {
     }
 
     #[test]
+    fn a_page_in_a_loop_of_parents_is_skipped_not_a_hang() {
+        use pdf_extract::{Dictionary, Object, Stream};
+        let mut doc = Document::with_version("1.5");
+        let pages = doc.new_object_id();
+        let mut font = Dictionary::new();
+        font.set("Type", Object::Name(b"Font".to_vec()));
+        font.set("Subtype", Object::Name(b"Type1".to_vec()));
+        font.set("BaseFont", Object::Name(b"Helvetica".to_vec()));
+        let font = doc.add_object(font);
+        let mut fonts = Dictionary::new();
+        fonts.set("F1", font);
+        let mut resources = Dictionary::new();
+        resources.set("Font", fonts);
+        let text = b"BT /F1 12 Tf 72 700 Td (The talks resumed in Geneva today.) Tj ET".to_vec();
+        let content = doc.add_object(Stream::new(Dictionary::new(), text));
+        let page = |parent: Option<ObjectId>, doc: &mut Document| {
+            let id = doc.new_object_id();
+            let mut page = Dictionary::new();
+            page.set("Type", Object::Name(b"Page".to_vec()));
+            page.set("Parent", parent.unwrap_or(id));
+            page.set("Contents", content);
+            page.set("Resources", resources.clone());
+            doc.objects.insert(id, Object::Dictionary(page));
+            id
+        };
+        let good = page(Some(pages), &mut doc);
+        let looped = page(None, &mut doc);
+        let mut tree = Dictionary::new();
+        tree.set("Type", Object::Name(b"Pages".to_vec()));
+        tree.set("Kids", vec![good.into(), looped.into()]);
+        tree.set("Count", 2);
+        tree.set("MediaBox", vec![0.into(), 0.into(), 595.into(), 842.into()]);
+        doc.objects.insert(pages, Object::Dictionary(tree));
+        let mut catalog = Dictionary::new();
+        catalog.set("Type", Object::Name(b"Catalog".to_vec()));
+        catalog.set("Pages", pages);
+        let catalog = doc.add_object(catalog);
+        doc.trailer.set("Root", catalog);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        let read = main_text(&bytes).unwrap();
+        assert_eq!(read.unread_pages, [2]);
+        let texts: Vec<&str> = read.paragraphs.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["The talks resumed in Geneva today."]);
+    }
+
+    #[test]
     fn bytes_that_are_not_a_pdf_are_one_error() {
         for bytes in [
             &b""[..],
