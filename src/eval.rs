@@ -9,6 +9,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use serde::Deserialize;
 
 use crate::embed::EmbedStats;
+use crate::themes::guided::GuideBars;
+use crate::themes::Guide;
 use crate::themes::{plain_kmeans, ThemeCount, ThemeModel, ThemeParams};
 use crate::{Error, ParamGuard, Themescope};
 
@@ -454,6 +456,8 @@ pub struct LabelledSet {
     /// Class of each text, numbered in order of first appearance.
     pub labels: Vec<usize>,
     pub classes: usize,
+    /// Each class's label as the file writes it (a string as it is, a number in digits).
+    pub names: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -466,17 +470,26 @@ impl LabelledSet {
     pub fn load(path: &Path) -> Result<Self, EvalError> {
         let records: Vec<LabelledRecord> = jsonl(path)?;
         let mut names: HashMap<String, usize> = HashMap::new();
+        let mut order = Vec::new();
         let labels = records
             .iter()
             .map(|r| {
                 let next = names.len();
-                *names.entry(r.label.to_string()).or_insert(next)
+                let name = match &r.label {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                *names.entry(name.clone()).or_insert_with(|| {
+                    order.push(name);
+                    next
+                })
             })
             .collect();
         Ok(Self {
             texts: records.into_iter().map(|r| r.text).collect(),
             labels,
             classes: names.len(),
+            names: order,
         })
     }
 }
@@ -602,6 +615,112 @@ pub fn run_clustering(
         baseline: mean_scores(&baseline),
         baseline_k,
         seeds,
+    })
+}
+
+/// How well one guided theme's name gathers the records of the label it names.
+#[derive(Debug, Clone)]
+pub struct GuidedScore {
+    pub label: String,
+    pub name: String,
+    /// Records of the label (0 for a name of no label: every record it gathers is wrong).
+    pub relevant: usize,
+    pub gathered: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// The name's cosine to its nearest record.
+    pub nearest: f32,
+}
+
+/// Guided themes on a labelled set: each name's scores under the bars asked for, and the mean
+/// F1 of the names of labels at each member bar of a sweep (the name bar held).
+#[derive(Debug, Clone)]
+pub struct GuidedReport {
+    pub bars: GuideBars,
+    pub scores: Vec<GuidedScore>,
+    pub sweep: Vec<(f32, f64)>,
+}
+
+/// Member bars the guided sweep compares.
+pub const GUIDED_SWEEP: [f32; 9] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6];
+
+/// Runs guided themes named by `names` ((label, name) pairs; a label the set lacks stands for
+/// none) on `set`, and scores each against its label's records.
+pub fn run_guided(
+    scope: &Themescope,
+    set: &LabelledSet,
+    names: &[(String, String)],
+    bars: GuideBars,
+) -> Result<GuidedReport, Error> {
+    let vectors = crate::themes::PhraseEmbedder::embed_phrases(scope, &set.texts)?;
+    let phrases: Vec<String> = names.iter().map(|(_, n)| n.clone()).collect();
+    let name_vectors = scope.embed(&phrases)?;
+    let class_of: Vec<Option<usize>> = names
+        .iter()
+        .map(|(label, _)| set.names.iter().position(|n| n == label))
+        .collect();
+    let params = ThemeParams::new().names(phrases.clone()).check()?;
+    let guide = Guide::new(vectors.view(), name_vectors.view(), &params)?;
+    let score = |bars: GuideBars| -> Result<Vec<GuidedScore>, Error> {
+        let gathered = guide.clone().with_bars(bars).gather(None);
+        Ok(names
+            .iter()
+            .enumerate()
+            .map(|(j, (label, name))| {
+                let members = &gathered.members[j];
+                let relevant =
+                    class_of[j].map_or(0, |c| set.labels.iter().filter(|&&l| l == c).count());
+                let hits = class_of[j].map_or(0, |c| {
+                    members.iter().filter(|m| set.labels[m.row] == c).count()
+                });
+                let precision = if members.is_empty() {
+                    0.0
+                } else {
+                    hits as f64 / members.len() as f64
+                };
+                let recall = if relevant == 0 {
+                    0.0
+                } else {
+                    hits as f64 / relevant as f64
+                };
+                let f1 = if precision + recall == 0.0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
+                GuidedScore {
+                    label: label.clone(),
+                    name: name.clone(),
+                    relevant,
+                    gathered: members.len(),
+                    precision,
+                    recall,
+                    f1,
+                    nearest: gathered.best[j],
+                }
+            })
+            .collect())
+    };
+    let sweep = GUIDED_SWEEP
+        .iter()
+        .map(|&member| {
+            let scores = score(GuideBars { member, ..bars })?;
+            let labelled: Vec<f64> = scores
+                .iter()
+                .filter(|s| s.relevant > 0)
+                .map(|s| s.f1)
+                .collect();
+            Ok((
+                member,
+                labelled.iter().sum::<f64>() / labelled.len().max(1) as f64,
+            ))
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(GuidedReport {
+        bars,
+        scores: score(bars)?,
+        sweep,
     })
 }
 

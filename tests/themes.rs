@@ -728,3 +728,56 @@ fn map_marks_take_their_row_theme_when_ids_repeat_across_documents() {
         );
     }
 }
+
+/// Embeds a phrase along its group's direction in [`generated`] when it shares a word with the
+/// group's phrase, else along a direction no paragraph takes.
+struct GroupPhrases;
+
+impl themescope::themes::PhraseEmbedder for GroupPhrases {
+    fn embed_phrases(
+        &self,
+        phrases: &[String],
+    ) -> Result<Array2<f32>, themescope::embed::EmbedError> {
+        let mut out = Array2::<f32>::zeros((phrases.len(), 24));
+        for (i, phrase) in phrases.iter().enumerate() {
+            let group = GROUPS.iter().position(|(name, _)| {
+                name.split(' ')
+                    .any(|w| w.len() > 3 && phrase.to_lowercase().contains(w))
+            });
+            out[[i, group.map_or(23, |g| g * 3)]] = 1.0;
+        }
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_named_theme_gathers_its_group_and_a_foreign_name_nothing() {
+    let (vectors, texts, truth) = generated();
+    let params = ThemeParams::new()
+        .names(["defence spending", "knitting patterns"])
+        .check()
+        .unwrap();
+    let model = ThemeModel::fit(vectors.view(), &texts, &params, Some(&GroupPhrases)).unwrap();
+    let given = &model.themes[0];
+    assert!(given.given);
+    assert_eq!(given.label, "defence spending");
+    assert_eq!(given.members.len(), 12);
+    assert!(given.members.iter().all(|m| truth[m.row] == 2));
+    assert!(given.stability > 0.9, "{}", given.stability);
+    assert_eq!(model.unmatched.len(), 1);
+    assert_eq!(model.unmatched[0].name, "knitting patterns");
+    // The other two groups are themed as without names.
+    assert_eq!(model.themes.len(), 3);
+    for theme in &model.themes[1..] {
+        assert!(!theme.given);
+        let groups: HashSet<usize> = theme.members.iter().map(|m| truth[m.row]).collect();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(theme.members.len(), 12);
+    }
+    assert_eq!(model.centroids.nrows(), 3);
+    // Without a model to embed the names there are no guided themes.
+    assert!(matches!(
+        ThemeModel::fit(vectors.view(), &texts, &params, None),
+        Err(ThemeError::NamesNeedEmbedder)
+    ));
+}

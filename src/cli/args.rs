@@ -274,6 +274,13 @@ pub struct ThemesArgs {
     /// Levels of the theme tree: 1, themes only; 2, themes and their sub-themes
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub depth: u8,
+    /// A theme you name (repeatable): it gathers the paragraphs nearer its name than any other
+    /// name's, above a bar; the rest are themed as without names
+    #[arg(long = "theme", value_name = "NAME")]
+    pub theme: Vec<String>,
+    /// Names of themes, one per line (blank lines and lines starting with # are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub themes: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE instead of stdout
@@ -282,6 +289,16 @@ pub struct ThemesArgs {
     /// Overwrite FILE if it exists
     #[arg(long)]
     pub force: bool,
+}
+
+/// "LABEL=NAME": a label of an evaluation set and the theme name that stands for it.
+fn parse_label_name(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((label, name)) if !label.trim().is_empty() && !name.trim().is_empty() => {
+            Ok((label.trim().to_string(), name.trim().to_string()))
+        }
+        _ => Err(format!("\"{value}\" is not LABEL=NAME, such as 1=sports")),
+    }
 }
 
 /// "10%" or "0.1": a share from 0 to under 1.
@@ -361,6 +378,23 @@ pub enum EvalTask {
         /// Seeds the plain k-means baseline is averaged over
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
         seeds: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Guided themes: how well each name (--name LABEL=NAME, repeatable) gathers the records
+    /// of FILE.jsonl {"text", "label"} with that label: precision, recall and F1 at the default
+    /// bars, and the mean F1 over a sweep of member bars. A LABEL the file lacks stands for
+    /// none: a name that should gather nothing
+    Guided {
+        file: PathBuf,
+        #[arg(long = "name", value_name = "LABEL=NAME", required = true, value_parser = parse_label_name)]
+        names: Vec<(String, String)>,
+        /// The name bar (default: the library's)
+        #[arg(long)]
+        name_bar: Option<f32>,
+        /// The member bar (default: the library's)
+        #[arg(long)]
+        member_bar: Option<f32>,
         #[arg(long)]
         json: bool,
     },

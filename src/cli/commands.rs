@@ -165,9 +165,16 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         .keywords(args.keywords as usize)
         .depth(args.depth as usize)
         .max_outliers(args.max_outliers)
+        .names(theme_names(args)?)
         .check()
         .map_err(|e| UsageError(e.to_string()))?;
     if let Some(dir) = &args.index {
+        if !params.names().is_empty() {
+            return Err(UsageError(
+                "named themes (--theme, --themes) work on INPUTs, not yet on an --index: name the folders or files instead".into(),
+            )
+            .into());
+        }
         let rendered = super::index::themes(global, args, dir, &params)?;
         return emit(args.output.as_deref(), &rendered, global.quiet);
     }
@@ -207,6 +214,29 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         &report.render(args.format),
         global.quiet,
     )
+}
+
+/// The names of guided themes: every `--theme`, then the lines of `--themes FILE`.
+fn theme_names(args: &ThemesArgs) -> Result<Vec<String>> {
+    let mut names = args.theme.clone();
+    if let Some(path) = &args.themes {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read theme names from {}: {e}",
+                path.display()
+            ))
+        })?;
+        names.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+        if names.is_empty() {
+            return Err(UsageError(format!("{} names no themes", path.display())).into());
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Serialize)]

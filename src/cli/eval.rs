@@ -38,6 +38,20 @@ pub fn run(global: &GlobalArgs, task: EvalTask) -> Result<()> {
             seeds,
             json,
         } => (json, clustering(global, &file, k, u64::from(seeds))?),
+        EvalTask::Guided {
+            file,
+            names,
+            name_bar,
+            member_bar,
+            json,
+        } => {
+            let defaults = crate::themes::guided::BARS;
+            let bars = crate::themes::guided::GuideBars {
+                name: name_bar.unwrap_or(defaults.name),
+                member: member_bar.unwrap_or(defaults.member),
+            };
+            (json, guided(global, &file, &names, bars)?)
+        }
         EvalTask::Topics {
             file,
             k,
@@ -118,6 +132,51 @@ fn retrieval(global: &GlobalArgs, dir: &std::path::Path, set: &RetrievalSet) -> 
         "documents": set.doc_ids.len(),
         "ndcg_at_10": round5(scores.ndcg_at_10), "recall_at_10": round5(scores.recall_at_10),
         "mrr_at_10": round5(scores.mrr_at_10),
+    });
+    Ok((lines, summary))
+}
+
+fn guided(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    names: &[(String, String)],
+    bars: crate::themes::guided::GuideBars,
+) -> Result<Outcome> {
+    let set = LabelledSet::load(file)?;
+    let session = Session::open(global)?;
+    session.bar_message("embedding texts");
+    let report = eval::run_guided(&session.scope, &set, names, bars);
+    session.bar_done();
+    let report = report?;
+    let mut lines = vec![format!(
+        "{}: {} texts, {} labels; bars: name {:.2}, member {:.2}",
+        file.display(),
+        set.texts.len(),
+        set.classes,
+        bars.name,
+        bars.member
+    )];
+    for s in &report.scores {
+        lines.push(format!(
+            "{:>12} \"{}\": gathered {} of {} (nearest {:.3})   precision {:.3}   recall {:.3}   F1 {:.3}",
+            s.label, s.name, s.gathered, s.relevant, s.nearest, s.precision, s.recall, s.f1
+        ));
+    }
+    let sweep: Vec<String> = report
+        .sweep
+        .iter()
+        .map(|(bar, f1)| format!("{bar:.2}: {f1:.3}"))
+        .collect();
+    lines.push(format!("mean F1 by member bar   {}", sweep.join("   ")));
+    let summary = json!({
+        "task": "guided", "file": file.display().to_string(), "n": set.texts.len(),
+        "bars": {"name": bars.name, "member": bars.member},
+        "names": report.scores.iter().map(|s| json!({
+            "label": s.label, "name": s.name, "relevant": s.relevant, "gathered": s.gathered,
+            "nearest": round5(f64::from(s.nearest)), "precision": round5(s.precision),
+            "recall": round5(s.recall), "f1": round5(s.f1),
+        })).collect::<Vec<_>>(),
+        "sweep": report.sweep.iter().map(|(bar, f1)| json!({"member": bar, "f1": round5(*f1)})).collect::<Vec<_>>(),
     });
     Ok((lines, summary))
 }

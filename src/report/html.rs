@@ -15,6 +15,9 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         "<p class=\"summary\">{}</p>",
         escape_html(&report.headline())
     )?;
+    for line in report.unmatched_lines() {
+        writeln!(out, "<p class=\"summary\">{}</p>", escape_html(&line))?;
+    }
     write_contents(report, out)?;
     if !report.map.is_empty() {
         write_map(report, &names, out)?;

@@ -9,6 +9,9 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     let names = report.short_names();
     let name = |doc: &str| escape(&names[doc]);
     writeln!(out, "# Themes\n\n{}\n", escape(&report.headline()))?;
+    for line in report.unmatched_lines() {
+        writeln!(out, "{}\n", escape(&line))?;
+    }
     for t in &report.themes {
         writeln!(
             out,

@@ -33,6 +33,9 @@ pub struct Report {
     pub themes: Vec<ThemeReport>,
     pub documents: Vec<DocumentReport>,
     pub outliers: Vec<ParagraphRef>,
+    /// Names of guided themes that gathered no paragraph.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<UnmatchedName>,
     /// The theme map (see [`Report::with_map`]); empty unless a layout was added.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub map: Vec<MapPoint>,
@@ -100,10 +103,21 @@ pub struct KScore {
     pub silhouette: f32,
 }
 
+/// A guided theme's name that gathered nothing: its nearest paragraph's cosine, under the bar.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnmatchedName {
+    pub name: String,
+    pub nearest: f32,
+    pub bar: f32,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ThemeReport {
     pub id: usize,
     pub label: String,
+    /// A guided theme: its label is the name it was given.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub given: bool,
     pub keywords: Vec<String>,
     pub size: usize,
     pub share: f32,
@@ -237,6 +251,15 @@ impl Report {
             themes,
             documents,
             outliers: model.outliers.iter().map(|&r| reference(r, None)).collect(),
+            unmatched: model
+                .unmatched
+                .iter()
+                .map(|u| UnmatchedName {
+                    name: u.name.clone(),
+                    nearest: round4(u.nearest),
+                    bar: params.guide_bars().name,
+                })
+                .collect(),
             map: Vec::new(),
             row_themes: row_themes.iter().map(|t| t.map(|t| t + 1)).collect(),
         }
@@ -363,6 +386,19 @@ impl Report {
             .collect()
     }
 
+    /// One line per guided theme's name that gathered nothing.
+    fn unmatched_lines(&self) -> Vec<String> {
+        self.unmatched
+            .iter()
+            .map(|u| {
+                format!(
+                    "The name \"{}\" gathered nothing: its nearest paragraph is at cosine {:.2}, under the bar of {:.2}.",
+                    u.name, u.nearest, u.bar
+                )
+            })
+            .collect()
+    }
+
     /// One sentence on what the report covers and how k was chosen.
     fn headline(&self) -> String {
         let s = &self.summary;
@@ -384,6 +420,11 @@ impl Report {
                 self.outliers.len()
             ),
             KChoice::Given => format!("k = {}", s.k),
+        };
+        let given = self.themes.iter().filter(|t| t.given).count();
+        let how = match given {
+            0 => how,
+            g => format!("{} by name, the rest: {how}", count(g, "theme")),
         };
         if let Some(sample) = s.sample {
             return format!(
@@ -407,6 +448,7 @@ fn theme_report(id: usize, theme: &Theme, paragraphs: &[Paragraph]) -> ThemeRepo
     ThemeReport {
         id,
         label: theme.label.clone(),
+        given: theme.given,
         keywords: theme.keywords.clone(),
         size: theme.members.len(),
         share: round4(theme.members.len() as f32 / paragraphs.len().max(1) as f32),

@@ -14,6 +14,9 @@ const QUOTE_CHARS: usize = 270;
 pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     let names = report.short_names();
     write_wrapped(out, &report.headline(), "", "")?;
+    for line in report.unmatched_lines() {
+        write_wrapped(out, &line, "", "")?;
+    }
     writeln!(out)?;
     for t in &report.themes {
         writeln!(
@@ -181,12 +184,13 @@ fn shorten(text: &str, max: usize) -> String {
     format!("{}…", cut[..end].trim_end_matches([',', ';', ':', ' ']))
 }
 
-/// "stability 0.91", or "stability 0.42, unstable".
+/// "stability 0.91", or "stability 0.42, unstable"; "given, …" for a guided theme.
 pub(super) fn stability(theme: &super::ThemeReport) -> String {
+    let given = if theme.given { "given, " } else { "" };
     if theme.unstable {
-        format!("stability {:.2}, unstable", theme.stability)
+        format!("{given}stability {:.2}, unstable", theme.stability)
     } else {
-        format!("stability {:.2}", theme.stability)
+        format!("{given}stability {:.2}", theme.stability)
     }
 }
 

@@ -37,6 +37,9 @@ struct Draw {
 /// Groups one draw's rows, given the draw and its vectors.
 type Regroup<'r> = dyn Fn(&Draw, ArrayView2<f32>) -> Result<Labels, ThemeError> + 'r;
 
+/// Groups one draw's rows, given the draw's rows in the level and their vectors.
+pub type RegroupRows<'r> = dyn Fn(&[usize], ArrayView2<f32>) -> Result<Labels, ThemeError> + 'r;
+
 /// The seeded bootstrap draws of one level's rows, made once and re-fitted at every k compared.
 pub struct Resamples<'a> {
     space: ArrayView2<'a, f32>,
@@ -95,6 +98,21 @@ impl<'a> Resamples<'a> {
         Ok(self
             .stability(labels, &|_: &Draw, vectors: ArrayView2<f32>| {
                 regroup(vectors)
+            })?
+            .into_iter()
+            .map(|(mean, _)| mean)
+            .collect())
+    }
+
+    /// [`Resamples::stability_by`], `regroup` also told which rows of the level it is given.
+    pub fn stability_by_rows(
+        &self,
+        labels: &[Option<usize>],
+        regroup: &RegroupRows,
+    ) -> Result<Vec<f32>, ThemeError> {
+        Ok(self
+            .stability(labels, &|draw: &Draw, vectors: ArrayView2<f32>| {
+                regroup(&draw.rows, vectors)
             })?
             .into_iter()
             .map(|(mean, _)| mean)

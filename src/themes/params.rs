@@ -2,6 +2,8 @@
 
 use linfa::ParamGuard;
 
+use super::guided::{GuideBars, BARS};
+
 /// Defaults shared by the library and the command line.
 pub const DEFAULT_SEED: u64 = 42;
 pub const DEFAULT_KEYWORDS: usize = 8;
@@ -31,7 +33,7 @@ pub enum Method {
 }
 
 /// A parameter outside what a fit can use.
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
     #[error("the number of themes must be at least 1")]
     ZeroThemes,
@@ -45,10 +47,16 @@ pub enum ParamError {
     OutlierBudget(f32),
     #[error("an outlier budget applies to the density method only (k-means leaves no outliers)")]
     OutliersWithoutDensity,
+    #[error("a theme name is empty (give each --theme some words)")]
+    EmptyThemeName,
+    #[error("the theme name \"{0}\" is given twice")]
+    RepeatedThemeName(String),
+    #[error("a guided theme's bars are cosines from -1 to 1 (got name {name}, member {member})")]
+    GuideBars { name: f32, member: f32 },
 }
 
 /// Parameters that passed [`ParamGuard::check`]: what [`super::ThemeModel::fit`] takes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidThemeParams {
     count: ThemeCount,
     method: Method,
@@ -57,6 +65,8 @@ pub struct ValidThemeParams {
     min_points: usize,
     depth: usize,
     max_outliers: Option<f32>,
+    names: Vec<String>,
+    bars: GuideBars,
 }
 
 impl ValidThemeParams {
@@ -81,6 +91,21 @@ impl ValidThemeParams {
     pub fn max_outliers(&self) -> Option<f32> {
         self.max_outliers
     }
+    /// The names of guided themes, in the order given (empty: no guided themes).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    pub fn guide_bars(&self) -> GuideBars {
+        self.bars
+    }
+    /// The same parameters without guided themes: what the paragraphs no name gathered are
+    /// themed with.
+    pub fn unguided(&self) -> Self {
+        Self {
+            names: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Parameters of a theme fit, built with chained setters and checked with
@@ -95,7 +120,7 @@ impl ValidThemeParams {
 /// assert!(ThemeParams::new().keywords(0).check().is_err());
 /// # Ok::<(), themescope::themes::ParamError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ThemeParams(ValidThemeParams);
 
 impl Default for ThemeParams {
@@ -108,6 +133,8 @@ impl Default for ThemeParams {
             min_points: DEFAULT_MIN_POINTS,
             depth: 2,
             max_outliers: None,
+            names: Vec::new(),
+            bars: BARS,
         })
     }
 }
@@ -151,6 +178,30 @@ impl ThemeParams {
         self.0.depth = depth;
         self
     }
+    /// Guided themes: each name becomes a theme of the paragraphs nearer it than any other
+    /// name, above [`GuideBars`] (see [`super::guided`]); the rest are themed as without names.
+    ///
+    /// ```
+    /// use themescope::ParamGuard;
+    /// use themescope::themes::ThemeParams;
+    ///
+    /// let params = ThemeParams::new().names(["security guarantees", "exclusion from the talks"]).check()?;
+    /// assert_eq!(params.names().len(), 2);
+    /// assert!(ThemeParams::new().names(["talks", " talks "]).check().is_err());
+    /// # Ok::<(), themescope::themes::ParamError>(())
+    /// ```
+    pub fn names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.0.names = names
+            .into_iter()
+            .map(|n| n.into().trim().to_string())
+            .collect();
+        self
+    }
+    /// The bars a guided theme's name and members must reach (default [`BARS`]).
+    pub fn guide_bars(mut self, bars: GuideBars) -> Self {
+        self.0.bars = bars;
+        self
+    }
 }
 
 impl ParamGuard for ThemeParams {
@@ -178,6 +229,21 @@ impl ParamGuard for ThemeParams {
             if p.method != Method::Density {
                 return Err(ParamError::OutliersWithoutDensity);
             }
+        }
+        for (i, name) in p.names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(ParamError::EmptyThemeName);
+            }
+            if p.names[..i]
+                .iter()
+                .any(|n| n.to_lowercase() == name.to_lowercase())
+            {
+                return Err(ParamError::RepeatedThemeName(name.clone()));
+            }
+        }
+        let GuideBars { name, member } = p.bars;
+        if !(-1.0..=1.0).contains(&name) || !(-1.0..=1.0).contains(&member) {
+            return Err(ParamError::GuideBars { name, member });
         }
         Ok(p)
     }
