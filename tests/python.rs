@@ -115,6 +115,22 @@ fn themes_from_python_equal_the_command_lines_json_and_nearest_its_hits() {
         .stdout,
     )
     .unwrap();
+    let guided: serde_json::Value = serde_json::from_str(
+        &Outcome::of(
+            themescope_with_real_model(home.path())
+                .args(["-q", "themes", "--format", "json"])
+                .args([
+                    "--theme",
+                    "security guarantees",
+                    "--theme",
+                    "recipes for apple pie",
+                ])
+                .arg(&records),
+        )
+        .ok()
+        .stdout,
+    )
+    .unwrap();
     let nearest = Outcome::of(
         themescope_with_real_model(home.path())
             .args([
@@ -138,8 +154,10 @@ import themescope
 records = [json.loads(l) for l in open(sys.argv[1])]
 scope = themescope.Themescope()
 report = scope.themes([r["text"] for r in records], ids=[r["id"] for r in records], doc=sys.argv[1])
+guided = scope.themes([r["text"] for r in records], ids=[r["id"] for r in records], doc=sys.argv[1],
+                      names=["security guarantees", "recipes for apple pie"])
 hits = scope.nearest("security guarantees for Ukraine", [r["text"] for r in records], k=5)
-print(json.dumps({"report": report, "hits": [[records[i]["id"], s] for i, s in hits]}))
+print(json.dumps({"report": report, "guided": guided, "hits": [[records[i]["id"], s] for i, s in hits]}))
 "#,
         &[&records],
     );
@@ -148,6 +166,12 @@ print(json.dumps({"report": report, "hits": [[records[i]["id"], s] for i, s in h
         python["report"], cli,
         "Python's report differs from `themes --format json`"
     );
+    assert_eq!(
+        python["guided"], guided,
+        "Python's named themes differ from `themes --theme … --format json`"
+    );
+    assert_eq!(guided["themes"][0]["given"], true);
+    assert_eq!(guided["unmatched"][0]["name"], "recipes for apple pie");
     let nearest: serde_json::Value = serde_json::from_str(&nearest).unwrap();
     let cli_hits: Vec<(String, f64)> = nearest
         .as_array()

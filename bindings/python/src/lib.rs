@@ -127,7 +127,7 @@ impl Scope {
 
     /// The theme report of `texts` as `themes --format json` writes it; `k` None chooses the
     /// number of themes by stability.
-    #[pyo3(signature = (texts, ids, k, depth, seed, doc))]
+    #[pyo3(signature = (texts, ids, k, depth, seed, doc, names))]
     #[allow(clippy::too_many_arguments)]
     fn themes(
         &self,
@@ -138,9 +138,10 @@ impl Scope {
         depth: usize,
         seed: u64,
         doc: String,
+        names: Vec<String>,
     ) -> PyResult<String> {
         check_ids(&texts, ids.as_deref())?;
-        let params = theme_params(k, depth, seed)?;
+        let params = theme_params(k, depth, seed, names)?;
         let paragraphs = paragraphs(&texts, ids.as_deref(), &doc);
         self.run(py, |scope| {
             let (index, _) = scope.index(paragraphs)?;
@@ -305,7 +306,7 @@ impl Index {
         depth: usize,
         seed: u64,
     ) -> PyResult<String> {
-        let params = theme_params(k, depth, seed)?;
+        let params = theme_params(k, depth, seed, Vec::new())?;
         let index = self.open(py)?;
         self.scope.get().run(py, |scope| {
             let fitted = scope.themes_in(&index, &params)?;
@@ -363,12 +364,18 @@ fn check_ids(texts: &[String], ids: Option<&[String]>) -> PyResult<()> {
     }
 }
 
-/// `k` None chooses the number of themes by stability.
-fn theme_params(k: Option<usize>, depth: usize, seed: u64) -> PyResult<ValidThemeParams> {
+/// `k` None chooses the number of themes by stability; `names` are guided themes'.
+fn theme_params(
+    k: Option<usize>,
+    depth: usize,
+    seed: u64,
+    names: Vec<String>,
+) -> PyResult<ValidThemeParams> {
     ThemeParams::new()
         .count(k.map_or(ThemeCount::Auto, ThemeCount::Fixed))
         .depth(depth)
         .seed(seed)
+        .names(names)
         .check()
         .map_err(|e| PyValueError::new_err(e.to_string()))
 }

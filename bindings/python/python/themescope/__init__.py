@@ -88,15 +88,18 @@ class Themescope:
         depth: int = 2,
         seed: int = 42,
         doc: str = "texts",
+        names: Optional[Sequence[str]] = None,
     ) -> Dict[str, Any]:
         """The theme report of ``texts``: the structure ``themescope themes --format json``
         writes (summary, themes with labels, keywords, stability, sub-themes and members,
         documents, outliers). ``k``: "auto" (the finest split that holds up under re-fits) or
         a number of themes. Paragraph ids are ``ids`` or ``doc:line``, as for a JSONL file
-        named ``doc``."""
+        named ``doc``. ``names``: guided themes, as ``themes --theme NAME`` gives them (first,
+        marked ``given``; a name that gathers nothing is listed under ``unmatched``)."""
         count = _theme_args(k, depth, seed)
         ids = None if ids is None else _texts(ids, "ids")
-        report = self._scope.themes(_texts(texts), ids, count, depth, seed, str(doc))
+        names = [] if names is None else _texts(names, "names")
+        report = self._scope.themes(_texts(texts), ids, count, depth, seed, str(doc), names)
         return _json.loads(report)
 
 

@@ -20,6 +20,7 @@ class Themescope:
         depth: int,
         seed: int,
         doc: str,
+        names: List[str],
     ) -> str: ...
 
 class Index:
