@@ -44,6 +44,7 @@ fn paragraphs(first: usize, n: usize) -> Vec<Paragraph> {
             doc: "bench.txt".into(),
             line: i + 1,
             page: None,
+            date: None,
             text: format!("paragraph number {i}"),
             kind: ParagraphKind::Body,
         })

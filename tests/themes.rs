@@ -500,6 +500,7 @@ fn sub_theme_sizes_add_up_to_their_theme_over_the_whole() {
             doc: "sample.jsonl".into(),
             line: row + 1,
             page: None,
+            date: None,
             text: text.clone(),
             kind: themescope::corpus::ParagraphKind::Body,
         })
@@ -707,6 +708,7 @@ fn map_marks_take_their_row_theme_when_ids_repeat_across_documents() {
             doc: format!("doc{}.jsonl", row / 3),
             line: row % 3 + 1,
             page: None,
+            date: None,
             text: text.clone(),
             kind: themescope::corpus::ParagraphKind::Body,
         })

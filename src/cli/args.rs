@@ -81,6 +81,10 @@ pub struct CorpusArgs {
     /// Cut longer paragraphs here (with a warning)
     #[arg(long, default_value_t = DEFAULT_MAX_CHARS, value_parser = clap::value_parser!(usize))]
     pub max_chars: usize,
+    /// Date the articles by a table of `path,date` lines (ISO dates; paths as given or relative
+    /// to the table), over a JSONL record's `date` or a YYYY-MM-DD in a file's name
+    #[arg(long, value_name = "FILE.csv")]
+    pub dates: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

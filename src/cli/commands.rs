@@ -284,6 +284,7 @@ fn similarity(global: &super::args::GlobalArgs, args: &SimilarityArgs) -> Result
         max_chars: crate::corpus::DEFAULT_MAX_CHARS,
         include: Vec::new(),
         exclude: Vec::new(),
+        dates: None,
     };
     let corpus = load_corpus(&corpus_args, false, global.quiet)?;
     let session = Session::open(global)?;

@@ -117,13 +117,30 @@ where
                 }
             }
             let _ = writeln!(stderr);
-            if e.downcast_ref::<UsageError>().is_some() {
+            if e.downcast_ref::<UsageError>().is_some() || is_bad_date(&e) {
                 EXIT_USAGE
             } else {
                 EXIT_FAILURE
             }
         }
     }
+}
+
+/// A date that does not parse or a dates table that does not fit the inputs: the user's to
+/// correct, so a usage error, wherever in the pipeline it surfaced.
+fn is_bad_date(e: &anyhow::Error) -> bool {
+    use crate::corpus::CorpusError;
+    let corpus = e.downcast_ref::<CorpusError>().or_else(|| {
+        match (
+            e.downcast_ref::<crate::Error>(),
+            e.downcast_ref::<crate::index::build::BuildError>(),
+        ) {
+            (Some(crate::Error::Corpus(c)), _)
+            | (_, Some(crate::index::build::BuildError::Corpus(c))) => Some(c),
+            _ => None,
+        }
+    });
+    matches!(corpus, Some(CorpusError::Dates { .. }))
 }
 
 /// clap's message without its usage block, on one line: what is wrong, the allowed values or

@@ -73,6 +73,9 @@ struct HitRecord<'a> {
     /// A PDF paragraph's page.
     #[serde(skip_serializing_if = "Option::is_none")]
     page: Option<u32>,
+    /// The article's date, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<chrono::NaiveDate>,
     score: f32,
     text: &'a str,
 }
@@ -88,6 +91,7 @@ pub fn print_hits(hits: &[(f32, &Paragraph)], json: bool) -> Result<()> {
                 doc: &p.doc,
                 line: p.line,
                 page: p.page,
+                date: p.date,
                 score: round4(score),
                 text: &p.text,
             })

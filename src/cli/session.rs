@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::corpus::dates::DateTable;
 use crate::corpus::{Corpus, CorpusOptions, FileFilter, Reader, Warning};
 use crate::embed::EmbedStats;
 use crate::index::export::RowSink;
@@ -203,7 +204,7 @@ pub fn corpus_options(args: &CorpusArgs, keep_records: bool) -> CorpusOptions {
 
 /// Loads and filters the inputs, printing warnings; an empty result is an error.
 pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result<Corpus> {
-    let corpus = Corpus::load(&inputs(args)?, corpus_options(args, keep_records))?;
+    let corpus = Corpus::read_all(open_corpus(args, keep_records)?)?;
     print_warnings(&corpus.warnings, quiet);
     if corpus.paragraphs.is_empty() {
         return Err(nothing_to_work_on(args, corpus.skipped.len()));
@@ -213,10 +214,11 @@ pub fn load_corpus(args: &CorpusArgs, keep_records: bool, quiet: bool) -> Result
 
 /// The inputs, to be read as they are embedded (see [`Session::stream`]).
 pub fn open_corpus(args: &CorpusArgs, keep_records: bool) -> Result<Reader> {
-    Ok(Reader::open(
-        &inputs(args)?,
-        corpus_options(args, keep_records),
-    )?)
+    let reader = Reader::open(&inputs(args)?, corpus_options(args, keep_records))?;
+    Ok(match &args.dates {
+        Some(table) => reader.with_dates(DateTable::read(table)?)?,
+        None => reader,
+    })
 }
 
 pub fn print_warnings(warnings: &[Warning], quiet: bool) {

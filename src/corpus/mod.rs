@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+pub mod dates;
 #[cfg(feature = "html")]
 pub mod html;
 #[cfg(feature = "pdf")]
@@ -31,6 +32,13 @@ pub enum CorpusError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// A date that does not parse, or a dates table that does not fit the inputs.
+    #[error("{path}:{line}: {message}")]
+    Dates {
+        path: PathBuf,
+        line: usize,
+        message: String,
     },
     #[error("{path}:{line}: {message}")]
     Jsonl {
@@ -76,6 +84,10 @@ pub struct Paragraph {
     pub page: Option<u32>,
     pub text: String,
     pub kind: ParagraphKind,
+    /// The article's date: a JSONL record's `date`, the first `YYYY-MM-DD` in a file's name,
+    /// or one given by a dates table ([`dates::DateTable`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<chrono::NaiveDate>,
 }
 
 impl Paragraph {
@@ -101,6 +113,18 @@ impl std::fmt::Display for Place {
         match self.page {
             Some(page) => write!(f, "{page}:{}", self.line),
             None => write!(f, "{}", self.line),
+        }
+    }
+}
+
+impl Paragraph {
+    /// The article the paragraph belongs to, as resampling counts them: a JSONL record is an
+    /// article of its own (its id), any other file is one article (its path).
+    pub fn article(&self) -> &str {
+        if DocFormat::from_path(Path::new(&self.doc)) == DocFormat::Jsonl {
+            &self.id
+        } else {
+            &self.doc
         }
     }
 }
@@ -253,7 +277,13 @@ pub fn known_kinds() -> &'static str {
 impl Corpus {
     /// Loads files and directories (recursively, in path order).
     pub fn load<P: AsRef<Path>>(inputs: &[P], options: CorpusOptions) -> Result<Self, CorpusError> {
-        let mut reader = Reader::open(inputs, options)?;
+        Self::read_all(Reader::open(inputs, options)?)
+    }
+
+    /// Every paragraph a reader gives (as `load` reads its inputs), e.g. one
+    /// [`Reader::with_dates`].
+    pub fn read_all(mut reader: Reader) -> Result<Self, CorpusError> {
+        let options = reader.options;
         let mut corpus = Corpus::default();
         while let Some(paragraph) = reader.next_admitted() {
             corpus.route(paragraph?, options);
@@ -365,6 +395,9 @@ pub struct Reader {
     opened: usize,
     skipped: usize,
     warnings: Vec<Warning>,
+    /// Dates given by a table, and the one it gives the document being read.
+    dates: Option<dates::DateTable>,
+    date_of_document: Option<chrono::NaiveDate>,
 }
 
 /// The document being read.
@@ -396,7 +429,18 @@ impl Reader {
             opened: 0,
             skipped: 0,
             warnings: Vec::new(),
+            dates: None,
+            date_of_document: None,
         })
+    }
+
+    /// Dates every paragraph of a document the table names with the table's date, over its
+    /// own; a table row naming a file that is not among the inputs is an error, as it is most
+    /// likely a mistake in the table.
+    pub fn with_dates(mut self, table: dates::DateTable) -> Result<Self, CorpusError> {
+        table.check_files(self.files.as_slice())?;
+        self.dates = Some(table);
+        Ok(self)
     }
 
     /// Files read so far (binary files, skipped, are not counted).
@@ -423,7 +467,10 @@ impl Reader {
     fn next_admitted(&mut self) -> Option<Result<Paragraph, CorpusError>> {
         loop {
             match self.next_raw() {
-                Ok(Some(paragraph)) => return Some(Ok(paragraph)),
+                Ok(Some(mut paragraph)) => {
+                    paragraph.date = self.date_of_document.or(paragraph.date);
+                    return Some(Ok(paragraph));
+                }
                 Ok(None) if matches!(self.source, Source::Between) => {
                     let file = self.files.next()?;
                     if let Err(e) = self.start(&file) {
@@ -529,6 +576,7 @@ impl Reader {
     /// Opens the next file: a JSONL file for reading a record at a time, any other read whole.
     fn start(&mut self, path: &Path) -> Result<(), CorpusError> {
         self.opened += 1;
+        self.date_of_document = self.dates.as_ref().and_then(|t| t.date_of(path));
         let doc = path.display().to_string();
         let io = |source| CorpusError::Io {
             path: path.to_path_buf(),
@@ -690,6 +738,8 @@ struct RawParagraph {
     page: Option<u32>,
     text: String,
     heading: bool,
+    /// A JSONL record's own date; other paragraphs take their file name's.
+    date: Option<chrono::NaiveDate>,
 }
 
 /// One line of a JSONL file as a record; a blank line is none.
@@ -702,6 +752,11 @@ fn parse_jsonl_line(
         return Ok(None);
     }
     let error = |message: String| CorpusError::Jsonl {
+        path: PathBuf::from(doc),
+        line: line_no,
+        message,
+    };
+    let date_error = |message: String| CorpusError::Dates {
         path: PathBuf::from(doc),
         line: line_no,
         message,
@@ -723,12 +778,27 @@ fn parse_jsonl_line(
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => format!("{doc}:{line_no}"),
     };
+    let date = match value.get("date") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(dates::parse_date(s).ok_or_else(|| {
+            date_error(format!(
+                "\"date\" {s:?} is not an ISO 8601 date (2025-12-03) or date-time (2025-12-03T10:00:00Z)"
+            ))
+        })?),
+        Some(other) => {
+            return Err(date_error(format!(
+                "\"date\" must be a string, found {}",
+                json_kind(other)
+            )))
+        }
+    };
     Ok(Some(RawParagraph {
         id,
         line: line_no,
         page: None,
         text,
         heading: false,
+        date,
     }))
 }
 
@@ -781,6 +851,7 @@ fn pdf_paragraphs(
                 page: Some(p.page),
                 text: p.text,
                 heading: p.heading,
+                date: None,
             })
             .collect(),
     )
@@ -799,6 +870,7 @@ fn split_document(doc: &str, text: &str, format: DocFormat) -> Vec<RawParagraph>
                 page: None,
                 heading: block.is_heading(),
                 text: block.text,
+                date: None,
             })
             .collect();
     }
@@ -810,6 +882,7 @@ fn split_document(doc: &str, text: &str, format: DocFormat) -> Vec<RawParagraph>
             page: None,
             text: p.text,
             heading: p.heading,
+            date: None,
         })
         .collect()
 }
@@ -911,6 +984,7 @@ fn admit(
         page: p.page,
         text: p.text,
         kind,
+        date: p.date.or_else(|| dates::date_in_name(Path::new(doc))),
     }
 }
 

@@ -263,6 +263,7 @@ pub fn import(
                     doc: doc.clone(),
                     line: row + 1,
                     page: None,
+                    date: None,
                     text: String::new(),
                     kind: ParagraphKind::Body,
                 })
@@ -351,6 +352,8 @@ struct SidecarRecord {
     line: usize,
     #[serde(default)]
     page: Option<u32>,
+    #[serde(default)]
+    date: Option<chrono::NaiveDate>,
     #[serde(default = "body")]
     kind: ParagraphKind,
     #[serde(default)]
@@ -368,6 +371,7 @@ fn parse_sidecar(line: &str) -> Result<Paragraph, serde_json::Error> {
         doc: r.doc,
         line: r.line,
         page: r.page,
+        date: r.date,
         kind: r.kind,
         text: r.text,
     })

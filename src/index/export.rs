@@ -51,6 +51,9 @@ pub struct RowRecord<'a> {
     /// A PDF paragraph's page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
+    /// The article's date, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<chrono::NaiveDate>,
     pub kind: ParagraphKind,
     pub text: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,6 +67,7 @@ impl<'a> RowRecord<'a> {
             doc: &p.doc,
             line: p.line,
             page: p.page,
+            date: p.date,
             kind: p.kind,
             text: &p.text,
             vector,
@@ -308,6 +312,7 @@ mod tests {
             doc: "d.txt".into(),
             line: i + 1,
             page: None,
+            date: None,
             text: format!("text {i}"),
             kind: ParagraphKind::Body,
         }

@@ -717,6 +717,7 @@ mod tests {
             doc: "d.txt".into(),
             line: i + 1,
             page: None,
+            date: None,
             text: text.into(),
             kind: ParagraphKind::Body,
         }

@@ -154,6 +154,9 @@ pub struct ParagraphRef {
     /// A PDF paragraph's page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
+    /// The article's date, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<chrono::NaiveDate>,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
@@ -479,6 +482,7 @@ fn paragraph_ref(p: &Paragraph, score: Option<f32>) -> ParagraphRef {
         doc: p.doc.clone(),
         line: p.line,
         page: p.page,
+        date: p.date,
         text: p.text.clone(),
         score: score.map(round4),
     }

@@ -391,6 +391,7 @@ fn paragraphs(texts: &[String], ids: Option<&[String]>, doc: &str) -> Vec<Paragr
             doc: doc.to_string(),
             line: i + 1,
             page: None,
+            date: None,
             text: text.clone(),
             kind: ParagraphKind::Body,
         })
