@@ -129,6 +129,10 @@ pub enum Command {
     },
     /// Group paragraphs into themes, name them from the text, and report them
     Themes(ThemesArgs),
+    /// What changed from OLD to NEW: one theme tree fitted on both, each theme's share on
+    /// either side, the change with a bootstrap interval, and a verdict (new, gone, grew,
+    /// shrank, steady)
+    Diff(DiffArgs),
     /// Cosine similarity of two texts, or of documents with --matrix
     Similarity(SimilarityArgs),
     /// Build, grow, inspect and export an on-disk index: a million paragraphs in bounded memory
@@ -285,6 +289,30 @@ pub struct ThemesArgs {
     /// Names of themes, one per line (blank lines and lines starting with # are skipped)
     #[arg(long, value_name = "FILE")]
     pub themes: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old side: files and directories (the corpus flags apply to both sides)
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// The new side: files and directories
+    #[arg(long, value_name = "NEW", num_args = 1.., required = true)]
+    pub against: Vec<PathBuf>,
+    /// Number of top-level themes, or "auto" (as for `themes`)
+    #[arg(long, short, default_value = "auto", allow_negative_numbers = true, value_parser = parse_k)]
+    pub k: ThemeCount,
+    /// Seed for the fit and the resamples: the same inputs and seed give the same report
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE instead of stdout

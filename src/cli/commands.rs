@@ -12,7 +12,9 @@ use crate::ParamGuard;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::args::{Cli, Command, CorpusArgs, EmbedFormat, ModelAction, SimilarityArgs, ThemesArgs};
+use super::args::{
+    Cli, Command, CorpusArgs, DiffArgs, EmbedFormat, ModelAction, SimilarityArgs, ThemesArgs,
+};
 use super::output::{check_writable, emit, print_hits, round4, sidecar_path, stdout};
 use super::session::{load_corpus, open_corpus, Session};
 use super::UsageError;
@@ -42,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => nearest(global, &query, &corpus, k as usize, json),
         Command::Index { action } => super::index::run(global, action),
         Command::Themes(args) => themes(global, &args),
+        Command::Diff(args) => diff(global, &args),
         Command::Similarity(args) => similarity(global, &args),
         Command::Eval { task } => super::eval::run(global, task),
         Command::Bench {
@@ -209,6 +212,121 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
     if args.format == Format::Html {
         report = report.with_map_of(index.vectors.view(), &index.paragraphs, args.seed)?;
     }
+    emit(
+        args.output.as_deref(),
+        &report.render(args.format),
+        global.quiet,
+    )
+}
+
+/// `diff`: both sides read as one corpus and fitted as one, each paragraph's side known by its
+/// file; a side without paragraphs, or a file on both sides, is the user's to correct.
+fn diff(global: &super::args::GlobalArgs, args: &DiffArgs) -> Result<()> {
+    use crate::report::diff::{DiffInputs, DiffReport};
+    use crate::themes::change::{changes, Side, DEFAULT_DRAWS};
+    if let Some(path) = &args.output {
+        check_writable(path, args.force)?;
+    }
+    let params = ThemeParams::new()
+        .count(args.k)
+        .seed(args.seed)
+        .depth(1)
+        .check()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let old_args = args.corpus.clone();
+    let new_args = CorpusArgs {
+        inputs: args.against.clone(),
+        ..args.corpus.clone()
+    };
+    let side_files = |side: &CorpusArgs, name: &str| -> Result<Vec<PathBuf>> {
+        let files = crate::corpus::Corpus::files(&super::session::inputs(side)?)?;
+        if files.is_empty() {
+            return Err(UsageError(format!("the {name} side has no files to compare")).into());
+        }
+        Ok(files)
+    };
+    let old_files = side_files(&old_args, "old")?;
+    let new_files = side_files(&new_args, "new (--against)")?;
+    let canonical = |f: &PathBuf| f.canonicalize().unwrap_or_else(|_| f.clone());
+    let old_set: std::collections::HashSet<PathBuf> = old_files.iter().map(canonical).collect();
+    if let Some(both) = new_files.iter().find(|f| old_set.contains(&canonical(f))) {
+        return Err(UsageError(format!(
+            "{} is on both sides: name each file on one side only",
+            both.display()
+        ))
+        .into());
+    }
+    let old_docs: std::collections::HashSet<String> =
+        old_files.iter().map(|f| f.display().to_string()).collect();
+    let both_args = CorpusArgs {
+        inputs: old_files.iter().chain(&new_files).cloned().collect(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+        ..args.corpus.clone()
+    };
+    let corpus = crate::corpus::Corpus::read_all(open_corpus(&both_args, false)?)?;
+    super::session::print_warnings(&corpus.warnings, global.quiet);
+    let sides: Vec<Side> = corpus
+        .paragraphs
+        .iter()
+        .map(|p| {
+            if old_docs.contains(&p.doc) {
+                Side::Old
+            } else {
+                Side::New
+            }
+        })
+        .collect();
+    for (side, name, inputs) in [
+        (Side::Old, "old", &old_args.inputs),
+        (Side::New, "new (--against)", &new_args.inputs),
+    ] {
+        if !sides.contains(&side) {
+            return Err(UsageError(format!(
+                "the {name} side ({}) has no paragraphs to compare (only boilerplate or fragments, or no text)",
+                inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ))
+            .into());
+        }
+    }
+    let session = Session::open(global)?;
+    let index = session.index(corpus)?;
+    let model = session.scope.themes(&index, &params);
+    session.bar_done();
+    let model = model?;
+    let mut article_ids = std::collections::HashMap::new();
+    let articles: Vec<usize> = index
+        .paragraphs
+        .iter()
+        .map(|p| {
+            let next = article_ids.len();
+            *article_ids.entry(p.article().to_string()).or_insert(next)
+        })
+        .collect();
+    let level = 0.95;
+    let found = changes(
+        &model.row_themes(index.paragraphs.len()),
+        &sides,
+        &articles,
+        model.themes.len(),
+        DEFAULT_DRAWS,
+        level,
+        args.seed,
+    );
+    let names = |inputs: &[PathBuf]| inputs.iter().map(|p| p.display().to_string()).collect();
+    let report = DiffReport::new(
+        &model,
+        &index.paragraphs,
+        &sides,
+        &found,
+        DiffInputs {
+            old: names(&old_args.inputs),
+            new: names(&new_args.inputs),
+            level,
+            draws: DEFAULT_DRAWS,
+            seed: args.seed,
+        },
+    );
     emit(
         args.output.as_deref(),
         &report.render(args.format),

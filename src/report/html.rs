@@ -345,7 +345,7 @@ td:first-child{text-align:left}td{background:linear-gradient(90deg,#dbe7fb var(-
 #map{width:100%;max-width:60rem;border:1px solid #ddd;background:#fcfcfc}#map circle{cursor:pointer;opacity:.85}\n\
 #map .dim{opacity:.08}.ml{font-size:22px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:5px;text-anchor:middle;pointer-events:none}\n";
 
-fn escape_html(text: &str) -> String {
+pub(super) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

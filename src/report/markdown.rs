@@ -93,7 +93,7 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
 
 /// Escapes what Markdown (CommonMark and GitHub tables) would read as markup, and folds line
 /// breaks, so that corpus text renders as the words it is.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -2,6 +2,7 @@
 //! self-contained HTML page, one renderer per file. Nothing time-dependent goes in, so the same
 //! input gives the same bytes.
 
+pub mod diff;
 mod html;
 mod markdown;
 mod text;

@@ -1,6 +1,7 @@
 //! Themes: cluster paragraph vectors into themes, name each theme with phrases from its own
 //! text, and place new paragraphs into fitted themes.
 
+pub mod change;
 mod cluster;
 mod grain;
 pub mod guided;
