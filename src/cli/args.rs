@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::corpus::dates::Period;
 use crate::corpus::{DEFAULT_MAX_CHARS, DEFAULT_MIN_WORDS};
 use crate::embed::{Precision, DEFAULT_BATCH_SIZE};
 use crate::report::Format;
@@ -289,6 +290,13 @@ pub struct ThemesArgs {
     /// Names of themes, one per line (blank lines and lines starting with # are skipped)
     #[arg(long, value_name = "FILE")]
     pub themes: Option<PathBuf>,
+    /// Each top-level theme's share per period, with a 95% interval (every paragraph needs a
+    /// date: see --dates)
+    #[arg(long)]
+    pub over_time: bool,
+    /// The period of --over-time
+    #[arg(long, value_enum, default_value_t = Period::Week, requires = "over_time")]
+    pub period: Period,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE instead of stdout

@@ -172,6 +172,12 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         .check()
         .map_err(|e| UsageError(e.to_string()))?;
     if let Some(dir) = &args.index {
+        if args.over_time {
+            return Err(UsageError(
+                "--over-time works on INPUTs, not yet on an --index: name the folders or files instead".into(),
+            )
+            .into());
+        }
         if !params.names().is_empty() {
             return Err(UsageError(
                 "named themes (--theme, --themes) work on INPUTs, not yet on an --index: name the folders or files instead".into(),
@@ -182,6 +188,11 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         return emit(args.output.as_deref(), &rendered, global.quiet);
     }
     let corpus = load_corpus(&args.corpus, false, global.quiet)?;
+    if args.over_time {
+        if let Some(missing) = crate::report::MissingDates::of(&corpus.paragraphs) {
+            return Err(UsageError(missing.to_string()).into());
+        }
+    }
     if let ThemeCount::Fixed(k) = args.k {
         let n = corpus.paragraphs.len();
         if k > n {
@@ -209,6 +220,11 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
         }
     }
     let mut report = Report::new(&model, &index.paragraphs, skipped, &params);
+    if args.over_time {
+        report = report
+            .with_over_time(&index.paragraphs, args.period, args.seed)
+            .map_err(|e| UsageError(e.to_string()))?;
+    }
     if args.format == Format::Html {
         report = report.with_map_of(index.vectors.view(), &index.paragraphs, args.seed)?;
     }
@@ -223,7 +239,7 @@ fn themes(global: &super::args::GlobalArgs, args: &ThemesArgs) -> Result<()> {
 /// file; a side without paragraphs, or a file on both sides, is the user's to correct.
 fn diff(global: &super::args::GlobalArgs, args: &DiffArgs) -> Result<()> {
     use crate::report::diff::{DiffInputs, DiffReport};
-    use crate::themes::change::{changes, Side, DEFAULT_DRAWS};
+    use crate::themes::change::{changes, Resampling, Side, DEFAULT_DRAWS};
     if let Some(path) = &args.output {
         check_writable(path, args.force)?;
     }
@@ -309,9 +325,11 @@ fn diff(global: &super::args::GlobalArgs, args: &DiffArgs) -> Result<()> {
         &sides,
         &articles,
         model.themes.len(),
-        DEFAULT_DRAWS,
-        level,
-        args.seed,
+        Resampling {
+            draws: DEFAULT_DRAWS,
+            level,
+            seed: args.seed,
+        },
     );
     let names = |inputs: &[PathBuf]| inputs.iter().map(|p| p.display().to_string()).collect();
     let report = DiffReport::new(

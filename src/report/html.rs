@@ -22,6 +22,9 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
     if !report.map.is_empty() {
         write_map(report, &names, out)?;
     }
+    if let Some(over) = &report.over_time {
+        write_over_time(report, over, out)?;
+    }
     for t in &report.themes {
         write_theme(t, &names, out)?;
     }
@@ -196,6 +199,129 @@ fn colour(theme: Option<usize>) -> String {
     }
 }
 
+/// The chart's size in SVG units and its margins (left for the axis' labels).
+const CHART_W: f32 = 900.0;
+const CHART_H: f32 = 360.0;
+const CHART_LEFT: f32 = 50.0;
+const CHART_PAD: f32 = 24.0;
+/// Room on the right for the last period's centred name.
+const CHART_RIGHT: f32 = 70.0;
+
+/// Each theme's share per period as inline SVG: one line per theme (`<g class="series"
+/// data-theme="N">`, in its map colour), a mark per period whose hover title gives the share,
+/// its interval and the period's paragraphs; the interval as a faint band; a legend.
+fn write_over_time(report: &Report, over: &super::OverTime, out: &mut dyn Write) -> fmt::Result {
+    let e = escape_html;
+    let periods = &over.periods;
+    let top = periods
+        .iter()
+        .flat_map(|p| p.shares.iter().map(|s| s.high))
+        .fold(0.0f64, f64::max)
+        .max(0.05);
+    let x = |i: usize| -> f32 {
+        let span = CHART_W - CHART_LEFT - CHART_PAD - CHART_RIGHT;
+        if periods.len() < 2 {
+            CHART_LEFT + CHART_PAD + span / 2.0
+        } else {
+            CHART_LEFT + CHART_PAD + span * i as f32 / (periods.len() - 1) as f32
+        }
+    };
+    let y = |share: f64| -> f32 {
+        CHART_H - CHART_PAD - (CHART_H - 2.0 * CHART_PAD) * (share / top) as f32
+    };
+    writeln!(
+        out,
+        "<h2 id=\"over-time\">Over time, by {}</h2>\n<p class=\"summary\">Each theme's share of the period's paragraphs; the band is its {:.0}% interval (articles resampled within the period). Hover a mark for the figures.</p>",
+        super::period_word(over.period),
+        over.level * 100.0
+    )?;
+    writeln!(
+        out,
+        "<svg id=\"chart\" viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"theme shares over time\">"
+    )?;
+    for tick in 0..=4 {
+        let share = top * f64::from(tick) / 4.0;
+        let ty = y(share);
+        writeln!(
+            out,
+            "<line class=\"grid\" x1=\"{CHART_LEFT}\" x2=\"{CHART_W}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\"/><text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\">{:.0}%</text>",
+            CHART_LEFT - 6.0,
+            ty + 4.0,
+            share * 100.0
+        )?;
+    }
+    for (i, p) in periods.iter().enumerate() {
+        writeln!(
+            out,
+            "<text class=\"axis period\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            x(i),
+            CHART_H - 4.0,
+            e(&p.period)
+        )?;
+    }
+    for t in &report.themes {
+        let colour = colour(Some(t.id));
+        let at = |p: &super::PeriodReport| p.shares.iter().find(|s| s.theme == t.id).cloned();
+        writeln!(
+            out,
+            "<g class=\"series\" data-theme=\"{}\" style=\"color:{colour}\">",
+            t.id
+        )?;
+        let band: Vec<String> = periods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| at(p).map(|s| format!("{:.1},{:.1}", x(i), y(s.high))))
+            .chain(
+                periods
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .filter_map(|(i, p)| at(p).map(|s| format!("{:.1},{:.1}", x(i), y(s.low)))),
+            )
+            .collect();
+        writeln!(
+            out,
+            "<polygon class=\"band\" points=\"{}\"/>",
+            band.join(" ")
+        )?;
+        let line: Vec<String> = periods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| at(p).map(|s| format!("{:.1},{:.1}", x(i), y(s.share))))
+            .collect();
+        writeln!(out, "<polyline points=\"{}\"/>", line.join(" "))?;
+        for (i, p) in periods.iter().enumerate() {
+            if let Some(s) = at(p) {
+                writeln!(
+                    out,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\"><title>{}. {} — {}: {:.1}% ({:.1}–{:.1}%) of {} paragraphs</title></circle>",
+                    x(i),
+                    y(s.share),
+                    t.id,
+                    e(&t.label),
+                    e(&p.period),
+                    s.share * 100.0,
+                    s.low * 100.0,
+                    s.high * 100.0,
+                    p.paragraphs
+                )?;
+            }
+        }
+        out.write_str("</g>\n")?;
+    }
+    out.write_str("</svg>\n<p class=\"legend\">")?;
+    for t in &report.themes {
+        write!(
+            out,
+            "<span style=\"color:{}\">&#9632;</span> {}. {} ",
+            colour(Some(t.id)),
+            t.id,
+            e(&t.label)
+        )?;
+    }
+    out.write_str("</p>\n")
+}
+
 /// Map side in SVG units; the layout's [0, 1]² is drawn inside a margin.
 const MAP_SIDE: f32 = 1000.0;
 const MAP_MARGIN: f32 = 40.0;
@@ -343,6 +469,8 @@ blockquote.top{border-left-color:#4a7bd0}blockquote p{margin:0}footer{color:#777
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:right}\n\
 td:first-child{text-align:left}td{background:linear-gradient(90deg,#dbe7fb var(--s,0%),transparent var(--s,0%))}\n\
 #map{width:100%;max-width:60rem;border:1px solid #ddd;background:#fcfcfc}#map circle{cursor:pointer;opacity:.85}\n\
+#chart{width:100%;max-width:60rem}#chart .grid{stroke:#eee}#chart .axis{font-size:13px;fill:#666;text-anchor:end}#chart .period{text-anchor:middle}\n\
+#chart .series polyline{fill:none;stroke:currentColor;stroke-width:2.5}#chart .series .band{fill:currentColor;opacity:.12}#chart .series circle{fill:currentColor;cursor:pointer}\n\
 #map .dim{opacity:.08}.ml{font-size:22px;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:5px;text-anchor:middle;pointer-events:none}\n";
 
 pub(super) fn escape_html(text: &str) -> String {

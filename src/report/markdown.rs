@@ -64,6 +64,38 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
             }
         }
     }
+    if let Some(over) = &report.over_time {
+        writeln!(
+            out,
+            "## Over time, by {}\n\nEach theme's share of the period's paragraphs, with its {:.0}% interval.\n",
+            super::period_word(over.period),
+            over.level * 100.0
+        )?;
+        write!(out, "| period | paragraphs |")?;
+        for t in &report.themes {
+            write!(out, " T{} {} |", t.id, escape(&t.label))?;
+        }
+        writeln!(out)?;
+        write!(out, "|---|---:|")?;
+        for _ in &report.themes {
+            write!(out, "---:|")?;
+        }
+        writeln!(out)?;
+        for p in &over.periods {
+            write!(out, "| {} | {} |", escape(&p.period), p.paragraphs)?;
+            for s in &p.shares {
+                write!(
+                    out,
+                    " {:.0}% ({:.0}–{:.0}) |",
+                    s.share * 100.0,
+                    s.low * 100.0,
+                    s.high * 100.0
+                )?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(out)?;
+    }
     writeln!(out, "## Sources × themes\n")?;
     write!(out, "| document |")?;
     for t in &report.themes {

@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::corpus::dates::Period;
 use crate::corpus::{Paragraph, Place};
 use crate::themes::map::MapError;
 use crate::themes::scale::MapSample;
@@ -40,11 +41,82 @@ pub struct Report {
     /// The theme map (see [`Report::with_map`]); empty unless a layout was added.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub map: Vec<MapPoint>,
+    /// Each top-level theme's share per period (see [`Report::with_over_time`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_time: Option<OverTime>,
     /// Each paragraph's top-level theme id, by row: what the map colours its marks by (ids
     /// alone do not name a row: an index keeps them unique only within a document).
     #[serde(skip)]
     row_themes: Vec<Option<usize>>,
 }
+
+/// Each top-level theme's share of each period's paragraphs, periods in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverTime {
+    pub period: Period,
+    /// The level of each interval (pointwise: one theme in one period).
+    pub level: f64,
+    pub draws: usize,
+    pub periods: Vec<PeriodReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodReport {
+    /// Its name: `2025-12-03`, `week of 2025-12-01`, `2025-12`.
+    pub period: String,
+    /// Its first day.
+    pub start: chrono::NaiveDate,
+    pub paragraphs: usize,
+    pub articles: usize,
+    /// One per top-level theme, in theme order; with `outliers` they add up to 1.
+    pub shares: Vec<PeriodShare>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outliers: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodShare {
+    pub theme: usize,
+    pub share: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// Paragraphs without a date, which `--over-time` cannot place.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("over time needs a date for every paragraph: {missing} of {total} have none, in {}{} (give dates by --dates FILE.csv, a JSONL \"date\", or a YYYY-MM-DD in the file name)", .documents.iter().take(3).cloned().collect::<Vec<_>>().join(", "), match .documents.len() { 0..=3 => String::new(), n => format!(" and {} more", n - 3) })]
+pub struct MissingDates {
+    pub missing: usize,
+    pub total: usize,
+    /// The documents with undated paragraphs, in order.
+    pub documents: Vec<String>,
+}
+
+impl MissingDates {
+    /// The paragraphs of `paragraphs` without a date, if any.
+    pub fn of(paragraphs: &[Paragraph]) -> Option<Self> {
+        let mut missing = 0;
+        let mut documents: Vec<String> = Vec::new();
+        for p in paragraphs.iter().filter(|p| p.date.is_none()) {
+            missing += 1;
+            if documents.last() != Some(&p.doc) && !documents.contains(&p.doc) {
+                documents.push(p.doc.clone());
+            }
+        }
+        (missing > 0).then_some(Self {
+            missing,
+            total: paragraphs.len(),
+            documents,
+        })
+    }
+}
+
+/// Resamples of each period's articles for its intervals.
+pub const OVER_TIME_DRAWS: usize = 1000;
 
 /// A paragraph's place on the theme map, in [0, 1]².
 #[derive(Debug, Clone, Serialize)]
@@ -199,6 +271,20 @@ impl DocumentReport {
     }
 }
 
+/// "day", "week", "month".
+fn period_word(period: Period) -> &'static str {
+    match period {
+        Period::Day => "day",
+        Period::Week => "week",
+        Period::Month => "month",
+    }
+}
+
+/// Shares keep six places, so a period's shares still add up to 1 to within 1e-5.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 fn round4(x: f32) -> f32 {
     (x * 10_000.0).round() / 10_000.0
 }
@@ -265,8 +351,82 @@ impl Report {
                 })
                 .collect(),
             map: Vec::new(),
+            over_time: None,
             row_themes: row_themes.iter().map(|t| t.map(|t| t + 1)).collect(),
         }
+    }
+
+    /// Adds each top-level theme's share per `period` of `paragraphs` (those the report was
+    /// made of), with 95% intervals from resampling each period's articles; every paragraph
+    /// needs a date.
+    pub fn with_over_time(
+        mut self,
+        paragraphs: &[Paragraph],
+        period: Period,
+        seed: u64,
+    ) -> Result<Self, MissingDates> {
+        if let Some(missing) = MissingDates::of(paragraphs) {
+            return Err(missing);
+        }
+        let starts: Vec<chrono::NaiveDate> = paragraphs
+            .iter()
+            .map(|p| period.start(p.date.expect("every paragraph is dated")))
+            .collect();
+        let mut distinct = starts.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let period_of: Vec<usize> = starts
+            .iter()
+            .map(|s| distinct.binary_search(s).expect("a start of these"))
+            .collect();
+        let mut article_ids = std::collections::HashMap::new();
+        let articles: Vec<usize> = paragraphs
+            .iter()
+            .map(|p| {
+                let next = article_ids.len();
+                *article_ids.entry(p.article()).or_insert(next)
+            })
+            .collect();
+        let themes: Vec<Option<usize>> = self.row_themes.iter().map(|t| t.map(|t| t - 1)).collect();
+        let level = 0.95;
+        let found = crate::themes::change::shares_over_time(
+            &themes,
+            &period_of,
+            &articles,
+            self.themes.len(),
+            distinct.len(),
+            crate::themes::change::Resampling {
+                draws: OVER_TIME_DRAWS,
+                level,
+                seed,
+            },
+        );
+        let periods = distinct
+            .iter()
+            .zip(found)
+            .map(|(&start, f)| PeriodReport {
+                period: period.name(start),
+                start,
+                paragraphs: f.paragraphs,
+                articles: f.articles,
+                shares: (0..self.themes.len())
+                    .map(|t| PeriodShare {
+                        theme: t + 1,
+                        share: round6(f.shares[t]),
+                        low: round6(f.low[t]),
+                        high: round6(f.high[t]),
+                    })
+                    .collect(),
+                outliers: round6(f.outliers),
+            })
+            .collect();
+        self.over_time = Some(OverTime {
+            period,
+            level,
+            draws: OVER_TIME_DRAWS,
+            periods,
+        });
+        Ok(self)
     }
 
     /// For themes fitted on a sample of `rows` paragraphs: each top-level theme's size and share

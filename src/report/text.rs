@@ -85,6 +85,9 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
         writeln!(out)?;
     }
     write_sources_table(report, &names, out)?;
+    if let Some(over) = &report.over_time {
+        write_over_time(over, out)?;
+    }
     writeln!(out, "\nDocuments: their mix of themes")?;
     for d in &report.documents {
         let mix: Vec<String> = d
@@ -106,6 +109,42 @@ pub(super) fn write(report: &Report, out: &mut dyn Write) -> fmt::Result {
             let text: String = p.text.chars().take(WIDTH - 12).collect();
             writeln!(out, "   {}:{}  {text}", names[&p.doc], p.place())?;
         }
+    }
+    Ok(())
+}
+
+/// Periods down, themes across: each share with its interval.
+fn write_over_time(over: &super::OverTime, out: &mut dyn Write) -> fmt::Result {
+    writeln!(
+        out,
+        "\nOver time, by {}: each theme's share of the period's paragraphs ({:.0}% interval)",
+        super::period_word(over.period),
+        over.level * 100.0
+    )?;
+    let first = over
+        .periods
+        .iter()
+        .map(|p| p.period.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    write!(out, "   {:<first$}  {:>5}", "period", "paras")?;
+    for s in over.periods.first().map_or(&[][..], |p| &p.shares[..]) {
+        write!(out, "  {:>17}", format!("T{}", s.theme))?;
+    }
+    writeln!(out)?;
+    for p in &over.periods {
+        write!(out, "   {:<first$}  {:>5}", p.period, p.paragraphs)?;
+        for s in &p.shares {
+            let cell = format!(
+                "{:.0}% ({:.0}–{:.0})",
+                s.share * 100.0,
+                s.low * 100.0,
+                s.high * 100.0
+            );
+            write!(out, "  {cell:>17}")?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

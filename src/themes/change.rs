@@ -45,6 +45,14 @@ pub const NEW_BELOW: f64 = 0.25;
 /// of themes on a few draws each, and costs milliseconds).
 pub const DEFAULT_DRAWS: usize = 2000;
 
+/// How intervals are drawn: resamples, level, seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resampling {
+    pub draws: usize,
+    pub level: f64,
+    pub seed: u64,
+}
+
 /// One theme's change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThemeChange {
@@ -69,13 +77,12 @@ pub fn changes(
     sides: &[Side],
     articles: &[usize],
     k: usize,
-    draws: usize,
-    level: f64,
-    seed: u64,
+    resampling: Resampling,
 ) -> Vec<ThemeChange> {
+    let Resampling { draws, level, seed } = resampling;
     assert!(themes.len() == sides.len() && sides.len() == articles.len());
-    let old = ArticleCounts::of(themes, sides, articles, k, Side::Old);
-    let new = ArticleCounts::of(themes, sides, articles, k, Side::New);
+    let old = ArticleCounts::of(themes, articles, k, |r| sides[r] == Side::Old);
+    let new = ArticleCounts::of(themes, articles, k, |r| sides[r] == Side::New);
     let (old_shares, new_shares) = (old.shares(), new.shares());
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(draws); k];
@@ -120,6 +127,63 @@ pub fn changes(
         .collect()
 }
 
+/// Each theme's share of one period's paragraphs, with its interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodShares {
+    pub paragraphs: usize,
+    pub articles: usize,
+    /// One per theme; with `outliers`, they add up to 1.
+    pub shares: Vec<f64>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+    /// The share of rows in no theme.
+    pub outliers: f64,
+}
+
+/// Each theme's share in each of `periods` periods (`period_of[row]`, every period holding
+/// rows), with pointwise intervals at `level` from `draws` resamples of each period's articles.
+pub fn shares_over_time(
+    themes: &[Option<usize>],
+    period_of: &[usize],
+    articles: &[usize],
+    k: usize,
+    periods: usize,
+    resampling: Resampling,
+) -> Vec<PeriodShares> {
+    let Resampling { draws, level, seed } = resampling;
+    assert!(themes.len() == period_of.len() && period_of.len() == articles.len());
+    let tail = (1.0 - level) / 2.0;
+    (0..periods)
+        .map(|p| {
+            let counts = ArticleCounts::of(themes, articles, k, |r| period_of[r] == p);
+            let shares = counts.shares();
+            // One stream per period, so a period's interval does not depend on the others.
+            let mut rng =
+                rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed ^ (p as u64).rotate_left(32));
+            let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(draws); k];
+            for _ in 0..draws {
+                for (t, share) in counts.resampled(&mut rng).into_iter().enumerate() {
+                    samples[t].push(share);
+                }
+            }
+            let (mut low, mut high) = (Vec::with_capacity(k), Vec::with_capacity(k));
+            for sample in &mut samples {
+                sample.sort_by(f64::total_cmp);
+                low.push(quantile(sample, tail));
+                high.push(quantile(sample, 1.0 - tail));
+            }
+            PeriodShares {
+                paragraphs: counts.totals.iter().map(|&t| t as usize).sum(),
+                articles: counts.totals.len(),
+                outliers: (1.0 - shares.iter().sum::<f64>()).max(0.0),
+                shares,
+                low,
+                high,
+            }
+        })
+        .collect()
+}
+
 /// One side's articles, each as its paragraphs per theme and in all.
 struct ArticleCounts {
     per_theme: Vec<Vec<u32>>,
@@ -129,17 +193,16 @@ struct ArticleCounts {
 impl ArticleCounts {
     fn of(
         themes: &[Option<usize>],
-        sides: &[Side],
         articles: &[usize],
         k: usize,
-        side: Side,
+        on_side: impl Fn(usize) -> bool,
     ) -> Self {
         let mut slot = std::collections::HashMap::new();
         let mut counts = Self {
             per_theme: Vec::new(),
             totals: Vec::new(),
         };
-        for row in (0..themes.len()).filter(|&r| sides[r] == side) {
+        for row in (0..themes.len()).filter(|&r| on_side(r)) {
             let at = *slot.entry(articles[row]).or_insert_with(|| {
                 counts.per_theme.push(vec![0; k]);
                 counts.totals.push(0);
@@ -150,7 +213,7 @@ impl ArticleCounts {
                 counts.per_theme[at][t] += 1;
             }
         }
-        assert!(!counts.totals.is_empty(), "both sides hold rows");
+        assert!(!counts.totals.is_empty(), "a side holds rows");
         counts
     }
 
@@ -193,6 +256,14 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn draws(draws: usize, seed: u64) -> Resampling {
+        Resampling {
+            draws,
+            level: 0.95,
+            seed,
+        }
+    }
+
     /// `per_side` articles of `paragraphs` rows each per side; theme of a row by `theme_of`.
     fn rows(
         per_side: usize,
@@ -231,7 +302,7 @@ mod tests {
                 }
             }
         });
-        let found = changes(&themes, &sides, &articles, 5, 2000, 0.95, 7);
+        let found = changes(&themes, &sides, &articles, 5, draws(2000, 7));
         let verdicts: Vec<Verdict> = found.iter().map(|c| c.verdict).collect();
         assert_eq!(
             verdicts,
@@ -249,7 +320,30 @@ mod tests {
             assert!(c.low <= c.change && c.change <= c.high, "{c:?}");
         }
         // The same seed, the same figures.
-        assert_eq!(found, changes(&themes, &sides, &articles, 5, 2000, 0.95, 7));
+        assert_eq!(
+            found,
+            changes(&themes, &sides, &articles, 5, draws(2000, 7))
+        );
+    }
+
+    #[test]
+    fn shares_per_period_add_up_with_their_outliers() {
+        // Period 0: articles of two rows, theme 0 and theme 1; period 1: theme 1 and an outlier.
+        let themes = [Some(0), Some(1), Some(1), None, Some(0), Some(1)];
+        let periods = [0, 0, 1, 1, 0, 0];
+        let articles = [0, 0, 1, 1, 2, 2];
+        let found = shares_over_time(&themes, &periods, &articles, 2, 2, draws(500, 3));
+        assert_eq!(found[0].shares, [0.5, 0.5]);
+        assert_eq!((found[0].paragraphs, found[0].articles), (4, 2));
+        assert_eq!(found[1].shares, [0.0, 0.5]);
+        assert_eq!(found[1].outliers, 0.5);
+        for p in &found {
+            let sum: f64 = p.shares.iter().sum::<f64>() + p.outliers;
+            assert!((sum - 1.0).abs() < 1e-12);
+            for t in 0..2 {
+                assert!(p.low[t] <= p.shares[t] && p.shares[t] <= p.high[t]);
+            }
+        }
     }
 
     #[test]
@@ -274,7 +368,7 @@ mod tests {
             })
             .collect();
         let articles: Vec<usize> = (0..n).collect();
-        for c in changes(&themes, &sides, &articles, 6, 2000, 0.95, 1) {
+        for c in changes(&themes, &sides, &articles, 6, draws(2000, 1)) {
             assert_eq!(c.verdict, Verdict::Steady, "{c:?}");
         }
     }

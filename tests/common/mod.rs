@@ -1,6 +1,7 @@
 //! Shared helpers: the real model from the store, reference data, and a tiny model.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod tiny;
 pub mod wheel;
