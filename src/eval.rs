@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::embed::EmbedStats;
 use crate::themes::guided::GuideBars;
+use crate::themes::passages::Passages;
 use crate::themes::Guide;
 use crate::themes::{plain_kmeans, ThemeCount, ThemeModel, ThemeParams};
 use crate::{Error, ParamGuard, Themescope};
@@ -661,7 +662,10 @@ pub fn run_guided(
         .map(|(label, _)| set.names.iter().position(|n| n == label))
         .collect();
     let params = ThemeParams::new().names(phrases.clone()).check()?;
-    let guide = Guide::new(vectors.view(), name_vectors.view(), &params)?;
+    let passages = Passages::of(&set.texts, vectors.ncols(), |p| {
+        crate::themes::PhraseEmbedder::embed_phrases(scope, p)
+    })?;
+    let guide = Guide::new(vectors.view(), passages, name_vectors.view(), &params)?;
     let score = |bars: GuideBars| -> Result<Vec<GuidedScore>, Error> {
         let gathered = guide.clone().with_bars(bars).gather(None);
         Ok(names

@@ -3,6 +3,7 @@
 
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
+use super::passages::Passages;
 use super::Member;
 
 /// Rounds of pseudo-relevance feedback (Rocchio): a name alone is far from how articles say
@@ -59,16 +60,22 @@ impl Gathered {
 
 /// The paragraphs each name gathers, against the corpus' own themes.
 ///
-/// `vectors` and `names` are unit rows; `nearest` is each name's cosine to its nearest
+/// `vectors` and `names` are unit rows; `passages` holds the passages of the paragraphs that
+/// `rows` names (row for row; all paragraphs when `None`): a paragraph's score for a name is
+/// its best passage's or its own cosine, whichever is higher, since a paragraph that says a
+/// thing in one clause says it, however much else it says. Rival themes are scored on the whole
+/// paragraph, as they were formed. `nearest` is each name's cosine to its nearest
 /// paragraph (the name bar's measure); `open` labels each row with its theme when no names are
 /// given. Each name's vector starts as the name refined by pseudo-relevance feedback; then,
 /// for [`GATHER_ROUNDS`] at most, every row joins the name it is nearest if it reaches the
 /// member bar and is nearer that name than any open theme's centroid but the name's own (the
-/// open theme nearest the name: the one it refines), and each name's vector becomes the name
+/// open theme nearest the name before any row joins: the one it refines), and each name's vector becomes the name
 /// plus its members' centroid (the name stays its anchor), each open centroid that of the rows
 /// left to it.
 pub fn gather(
     vectors: ArrayView2<f32>,
+    passages: &Passages,
+    rows: Option<&[usize]>,
     names: ArrayView2<f32>,
     nearest: &[f32],
     open: &[Option<usize>],
@@ -78,8 +85,9 @@ pub fn gather(
     let open_k = open.iter().flatten().max().map_or(0, |m| m + 1);
     let live: Vec<bool> = nearest.iter().map(|&b| b >= bars.name).collect();
     let mut anchored = names.to_owned();
+    let score = |anchored: &Array2<f32>| passages.best_scores(vectors, rows, anchored.view());
     for _ in 0..FEEDBACK_ROUNDS {
-        let scores = vectors.dot(&anchored.t());
+        let scores = score(&anchored);
         for j in 0..g {
             let top = nearest_rows(scores.column(j));
             let centroid = vectors.select(Axis(0), &top).sum_axis(Axis(0));
@@ -87,14 +95,17 @@ pub fn gather(
         }
     }
     let mut joined: Vec<Option<usize>> = vec![None; n];
+    // A name's own open theme (the one nearest its refined vector) is what it refines, not a
+    // rival. It is chosen once, before any row joins: once a name has gathered most of its own
+    // theme, what is left of that theme's centroid no longer says which theme it was.
+    let whole = centroids_left(vectors, open, &joined, open_k);
+    let own: Vec<Option<usize>> = (0..g)
+        .map(|j| best_of(whole.dot(&anchored.row(j)).view()).map(|(t, _)| t))
+        .collect();
     for _ in 0..GATHER_ROUNDS {
         let rivals = centroids_left(vectors, open, &joined, open_k);
-        let named = vectors.dot(&anchored.t());
+        let named = score(&anchored);
         let other = vectors.dot(&rivals.t());
-        // A name's own open theme (the one nearest its vector) is what it refines, not a rival.
-        let own: Vec<Option<usize>> = (0..g)
-            .map(|j| best_of(rivals.dot(&anchored.row(j)).view()).map(|(t, _)| t))
-            .collect();
         let next: Vec<Option<usize>> = (0..n)
             .map(|row| {
                 let (j, score) = best_of(named.row(row))?;
@@ -114,14 +125,14 @@ pub fn gather(
             break;
         }
         for j in 0..g {
-            let rows: Vec<usize> = (0..n).filter(|&r| joined[r] == Some(j)).collect();
-            if !rows.is_empty() {
-                let centroid = vectors.select(Axis(0), &rows).sum_axis(Axis(0));
+            let its: Vec<usize> = (0..n).filter(|&r| joined[r] == Some(j)).collect();
+            if !its.is_empty() {
+                let centroid = vectors.select(Axis(0), &its).sum_axis(Axis(0));
                 anchored.row_mut(j).assign(&anchor(names.row(j), centroid));
             }
         }
     }
-    let scores = vectors.dot(&anchored.t());
+    let scores = score(&anchored);
     let mut members = vec![Vec::new(); g];
     for (row, j) in joined.iter().enumerate() {
         if let Some(j) = *j {
@@ -221,7 +232,16 @@ mod tests {
             .collect();
         // Without names the rows would fall into two themes; the second is near no name.
         let open = [Some(0), Some(0), Some(0), Some(0), Some(1)];
-        let gathered = gather(vectors.view(), names.view(), &nearest, &open, BARS);
+        let none = Passages::none(5, 3);
+        let gathered = gather(
+            vectors.view(),
+            &none,
+            None,
+            names.view(),
+            &nearest,
+            &open,
+            BARS,
+        );
         let rows = |j: usize| -> Vec<usize> {
             let mut r: Vec<usize> = gathered.members[j].iter().map(|m| m.row).collect();
             r.sort();
@@ -235,5 +255,46 @@ mod tests {
             gathered.labels(5),
             vec![Some(0), Some(0), Some(1), Some(1), None]
         );
+    }
+
+    #[test]
+    fn a_paragraph_joins_a_name_its_one_passage_says() {
+        let vectors = unit_rows(array![
+            [1.0, 0.1, 0.0],
+            [0.9, 0.2, 0.1],
+            [1.0, 0.0, 0.1],
+            [0.9, 0.1, -0.1],
+            [1.0, -0.1, 0.0],
+            [0.0, 1.0, 0.5],
+            [0.0, 1.0, -0.5],
+            [0.1, 1.0, 0.0],
+            // Mostly about the rival theme, with one clause on the name's subject.
+            [0.3, 1.0, 0.6],
+        ]);
+        let names = unit_rows(array![[1.0, 0.0, 0.0]]);
+        let nearest = [1.0];
+        let open = [0, 0, 0, 0, 0, 1, 1, 1, 1].map(Some);
+        let members = |passages: &Passages| -> Vec<usize> {
+            let gathered = gather(
+                vectors.view(),
+                passages,
+                None,
+                names.view(),
+                &nearest,
+                &open,
+                BARS,
+            );
+            let mut rows: Vec<usize> = gathered.members[0].iter().map(|m| m.row).collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(members(&Passages::none(9, 3)), vec![0, 1, 2, 3, 4]);
+        let mut of_row = vec![0..0; 9];
+        of_row[8] = 0..2;
+        let passages = Passages {
+            vectors: unit_rows(array![[0.0, 1.0, 0.6], [1.0, 0.05, 0.0]]),
+            of_row,
+        };
+        assert_eq!(members(&passages), vec![0, 1, 2, 3, 4, 8]);
     }
 }

@@ -8,6 +8,7 @@ pub mod guided;
 mod label;
 pub mod map;
 mod params;
+pub mod passages;
 pub mod scale;
 
 use ndarray::{Array2, ArrayView2, Axis};
@@ -515,7 +516,9 @@ impl ThemeModel {
         let n = vectors.nrows();
         let names = params.names();
         let name_vectors = embedder.embed_phrases(names)?;
-        let guide = Guide::new(vectors, name_vectors.view(), params)?;
+        let passages =
+            passages::Passages::of(texts, vectors.ncols(), |p| embedder.embed_phrases(p))?;
+        let guide = Guide::new(vectors, passages, name_vectors.view(), params)?;
         let gathered = guide.gather(None);
         let named = gathered.labels(n);
         let rest: Vec<usize> = (0..n).filter(|&r| named[r].is_none()).collect();
@@ -667,16 +670,18 @@ pub struct Guide {
     pub centred: Array2<f32>,
     pub mean: ndarray::Array1<f32>,
     names: Array2<f32>,
+    passages: passages::Passages,
     nearest: Vec<f32>,
     open: cluster::Labels,
     bars: guided::GuideBars,
 }
 
 impl Guide {
-    /// Takes `vectors` (unit rows) and `names` (the names in `params`, embedded), and groups
-    /// the rows as `params` would without names.
+    /// Takes `vectors` (unit rows), their `passages` and `names` (the names in `params`,
+    /// embedded), and groups the rows as `params` would without names.
     pub fn new(
         vectors: ArrayView2<f32>,
+        passages: passages::Passages,
         names: ArrayView2<f32>,
         params: &ValidThemeParams,
     ) -> Result<Self, ThemeError> {
@@ -700,6 +705,7 @@ impl Guide {
             vectors: vectors.to_owned(),
             centred: centre(vectors, mean.view()),
             names: names.to_owned(),
+            passages,
             mean,
             nearest,
             open,
@@ -719,6 +725,8 @@ impl Guide {
         match rows {
             None => guided::gather(
                 self.vectors.view(),
+                &self.passages,
+                None,
                 self.names.view(),
                 &self.nearest,
                 &self.open,
@@ -728,6 +736,8 @@ impl Guide {
                 let open: Vec<Option<usize>> = rows.iter().map(|&r| self.open[r]).collect();
                 guided::gather(
                     self.vectors.select(Axis(0), rows).view(),
+                    &self.passages,
+                    Some(rows),
                     self.names.view(),
                     &self.nearest,
                     &open,
