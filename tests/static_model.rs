@@ -332,3 +332,88 @@ fn an_interrupted_distillation_writes_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "nothing left in the store: {left:?}");
 }
+
+/// STS-B Spearman of a model through `eval sts --json`.
+fn sts_spearman(home: &Path, model: &str, pairs: &Path) -> f64 {
+    let out = Outcome::of(themescope(home).args([
+        "--model",
+        model,
+        "-q",
+        "eval",
+        "sts",
+        pairs.to_str().unwrap(),
+        "--json",
+    ]))
+    .ok();
+    out.json()["spearman"].as_f64().unwrap()
+}
+
+#[test]
+fn a_model_fitted_on_public_text_beats_plain_distillation_and_model2vec_loads_it() {
+    let (Some(fit_on), Some(stsb)) = (
+        shared_or_skip("eval/mini_newsgroups/docs.jsonl"),
+        shared_or_skip("eval/stsb/test.jsonl"),
+    ) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    real_static(home.path());
+    let fitted = Outcome::of(themescope(home.path()).args([
+        "model",
+        "distill",
+        real_model().path.to_str().unwrap(),
+        "--output",
+        "minilm-fitted",
+        "--fit",
+        fit_on.to_str().unwrap(),
+        "--fit-rows",
+        "400",
+        "-q",
+    ]))
+    .ok();
+    assert!(
+        fitted.stdout.contains("from 400 of 2000 paragraphs"),
+        "{}",
+        fitted.stdout
+    );
+    let plain = sts_spearman(home.path(), "minilm-static", &stsb);
+    let fitted = sts_spearman(home.path(), "minilm-fitted", &stsb);
+    eprintln!("STS-B Spearman: plain {plain:.4}, fitted on 400 newsgroup posts {fitted:.4}");
+    assert!(fitted > plain + 0.02, "plain {plain}, fitted {fitted}");
+
+    if let Some(python) = model2vec_python() {
+        let work = tempfile::tempdir().unwrap();
+        let input = work.path().join("texts.jsonl");
+        let texts = [
+            "security guarantees for Ukraine",
+            "the alliance meets in Brussels",
+        ];
+        let lines: Vec<String> = texts
+            .iter()
+            .map(|t| serde_json::json!({ "text": t }).to_string())
+            .collect();
+        std::fs::write(&input, lines.join("\n")).unwrap();
+        let (ours, theirs) = (work.path().join("ours.npy"), work.path().join("theirs.npy"));
+        Outcome::of(themescope(home.path()).args([
+            "--model",
+            "minilm-fitted",
+            "-q",
+            "embed",
+            input.to_str().unwrap(),
+            "-o",
+            ours.to_str().unwrap(),
+        ]))
+        .ok();
+        let status = std::process::Command::new(python)
+            .arg("-c")
+            .arg(MODEL2VEC_SCRIPT)
+            .args([&home.path().join("models/minilm-fitted"), &input, &theirs])
+            .status()
+            .unwrap();
+        assert!(status.success(), "model2vec loads the fitted model");
+        let ours: ndarray::Array2<f32> = ndarray_npy::read_npy(&ours).unwrap();
+        let theirs: ndarray::Array2<f32> = ndarray_npy::read_npy(&theirs).unwrap();
+        let (worst, row) = min_row_cosine(&ours, &theirs);
+        assert!(worst >= 0.9999, "row {row}: cosine {worst}");
+    }
+}

@@ -484,6 +484,21 @@ pub enum ModelAction {
         /// Dimensions kept by PCA
         #[arg(long, default_value_t = crate::distill::DEFAULT_DIMS as u32, value_parser = clap::value_parser!(u32).range(1..=65_536))]
         dims: u32,
+        /// Fit the token vectors to the transformer's vectors of these texts (files or folders
+        /// of articles, JSONL records): each paragraph's static vector is fitted to its
+        /// transformer vector (README "Static models")
+        #[arg(long, value_name = "INPUT", num_args = 1..)]
+        fit: Vec<PathBuf>,
+        /// Paragraphs to fit on at most: a seeded sample when the inputs hold more
+        #[arg(long, value_name = "N", default_value_t = 100_000, requires = "fit", value_parser = clap::value_parser!(u64).range(20..))]
+        fit_rows: u64,
+        /// Number format of the transformer while it embeds the fitting texts
+        #[arg(long, value_enum, default_value_t = Precision::Int8, requires = "fit")]
+        teacher_precision: Precision,
+        /// Seed of the sample and of the texts held out to stop the fit: the same inputs and
+        /// seed give the same model, byte for byte
+        #[arg(long, default_value_t = 0, requires = "fit")]
+        seed: u64,
         /// Replace the output if it exists
         #[arg(long)]
         force: bool,

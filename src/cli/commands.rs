@@ -517,8 +517,20 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
             source,
             output,
             dims,
+            fit,
+            fit_rows,
+            teacher_precision,
+            seed,
             force,
-        } => distill_command(global, &store, source, &output, dims as usize, force)?,
+        } => {
+            let fit = (!fit.is_empty()).then_some(FitRequest {
+                inputs: fit,
+                rows: fit_rows as usize,
+                teacher_precision,
+                seed,
+            });
+            distill_command(global, &store, source, &output, dims as usize, fit, force)?
+        }
         ModelAction::Path { name } => {
             let choice = match name {
                 Some(n) => ModelChoice::Given(n),
@@ -543,12 +555,21 @@ fn describe(model: &model::ModelDir) -> String {
     }
 }
 
+/// `model distill --fit`: what to fit on.
+struct FitRequest {
+    inputs: Vec<PathBuf>,
+    rows: usize,
+    teacher_precision: crate::embed::Precision,
+    seed: u64,
+}
+
 fn distill_command(
     global: &super::args::GlobalArgs,
     store: &Store,
     source: Option<String>,
     output: &str,
     dims: usize,
+    fit: Option<FitRequest>,
     force: bool,
 ) -> Result<()> {
     use crate::distill::{distill, DistillOptions};
@@ -575,6 +596,17 @@ fn distill_command(
         None => ModelChoice::Default,
     };
     let model = model::resolve(&choice, store, !global.quiet)?;
+    if let Some(fit) = fit {
+        return fit_command(
+            global,
+            &model,
+            &target,
+            is_name.then_some(output),
+            dims,
+            fit,
+            force,
+        );
+    }
     let started = std::time::Instant::now();
     let bar = crate::progress::bar(!global.quiet, 0, "encoding the vocabulary");
     let distilled = distill(
@@ -605,6 +637,147 @@ fn distill_command(
         distilled.explained_variance * 100.0,
         distilled.dir.display(),
         started.elapsed().as_secs_f64()
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `model distill --fit`: the fitting paragraphs (a seeded sample of at most `fit.rows`),
+/// their transformer vectors through the cache, then the fit.
+fn fit_command(
+    global: &super::args::GlobalArgs,
+    model: &model::ModelDir,
+    target: &std::path::Path,
+    name: Option<&str>,
+    dims: usize,
+    fit: FitRequest,
+    force: bool,
+) -> Result<()> {
+    use crate::distill::fit::{fit as fit_static, FitOptions, FitStage};
+    use rand::SeedableRng;
+    crate::distill::check_dims(model, dims)?;
+    let started = std::time::Instant::now();
+    let corpus = crate::corpus::Corpus::load(&fit.inputs, crate::corpus::CorpusOptions::default())?;
+    let mut texts: Vec<String> = corpus.paragraphs.into_iter().map(|p| p.text).collect();
+    let available = texts.len();
+    if texts.len() > fit.rows {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(fit.seed);
+        let mut chosen = rand::seq::index::sample(&mut rng, texts.len(), fit.rows).into_vec();
+        chosen.sort_unstable();
+        texts = chosen
+            .into_iter()
+            .map(|i| std::mem::take(&mut texts[i]))
+            .collect();
+    }
+    if texts.is_empty() {
+        return Err(UsageError("the --fit inputs hold no paragraphs to fit on".into()).into());
+    }
+    let paragraphs = texts.len();
+    // A static model embeds queries of a few words as well as paragraphs: each paragraph of
+    // several sentences is fitted whole and sentence by sentence.
+    let texts: Vec<String> = texts
+        .into_iter()
+        .flat_map(|text| {
+            let sentences = crate::corpus::sentences::sentences(&text);
+            let parts = if sentences.len() > 1 {
+                sentences
+            } else {
+                Vec::new()
+            };
+            std::iter::once(text).chain(parts)
+        })
+        .collect();
+
+    let bar = crate::progress::bar(!global.quiet, 0, "embedding the fitting texts");
+    let embed_bar = bar.clone();
+    let teacher_scope = crate::Themescope::try_new(crate::Options {
+        model: ModelChoice::Given(model.path.display().to_string()),
+        long_text: if global.truncate {
+            crate::LongText::Truncate
+        } else {
+            crate::LongText::default()
+        },
+        batch_size: global.batch as usize,
+        precision: fit.teacher_precision,
+        cache: !global.no_cache,
+        fetch_progress: false,
+        progress: Some(std::sync::Arc::new(move |done, total| {
+            if total > 0 {
+                embed_bar.set_length(total as u64);
+                embed_bar.set_position(done as u64);
+            }
+        })),
+        themes_progress: None,
+        cancel: Some(super::interrupt_flag()),
+    })?;
+    let teacher = teacher_scope.embed_counted(&texts);
+    bar.finish_and_clear();
+    let teacher = teacher?;
+    super::check_interrupt()?;
+    let embedded_in = started.elapsed();
+
+    let bar = crate::progress::bar(!global.quiet, 0, "encoding the vocabulary");
+    let fitted = fit_static(
+        model,
+        target,
+        &texts,
+        teacher.vectors.view(),
+        FitOptions {
+            dims,
+            seed: fit.seed,
+            replace: force,
+            ..FitOptions::default()
+        },
+        &mut |stage| match stage {
+            FitStage::Vocabulary(done, total) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            FitStage::Map => {
+                bar.set_message("fitting the map");
+                bar.set_position(0);
+            }
+            FitStage::Round {
+                round,
+                held_out_loss,
+            } => {
+                bar.set_message(format!("fitting (held-out loss {held_out_loss:.5})"));
+                bar.set_length(crate::distill::fit::MAX_ROUNDS as u64);
+                bar.set_position(round as u64);
+            }
+        },
+        Some(&super::interrupt_flag()),
+    );
+    bar.finish_and_clear();
+    let fitted = fitted?;
+    let mut out = stdout();
+    writeln!(
+        out,
+        "{} ({} dims from {}, fitted on {} texts from {} of {} paragraphs and their sentences, {} held out; {} of {} tokens seen) at {}",
+        name.unwrap_or("static model"),
+        fitted.dims,
+        model.name,
+        fitted.texts,
+        paragraphs,
+        available,
+        fitted.held_out,
+        fitted.seen_tokens,
+        fitted.vocabulary,
+        fitted.dir.display(),
+    )?;
+    writeln!(
+        out,
+        "held-out loss {:.5} mapped, {:.5} fitted (round {} of {}; targets' mean square {:.5}, {:.1}% of the teacher's energy); teacher {} in {:.1}s ({} from the cache), fit in {:.1}s",
+        fitted.held_out_loss.mapped,
+        fitted.held_out_loss.fitted,
+        fitted.best_round,
+        fitted.rounds,
+        fitted.target_norm,
+        fitted.target_energy * 100.0,
+        fit.teacher_precision.name(),
+        embedded_in.as_secs_f64(),
+        teacher.cache.hits,
+        (started.elapsed() - embedded_in).as_secs_f64(),
     )?;
     out.flush()?;
     Ok(())

@@ -15,6 +15,7 @@ pub mod dates;
 pub mod html;
 #[cfg(feature = "pdf")]
 pub mod pdf;
+pub mod sentences;
 
 /// Errors that stop a corpus from loading.
 #[derive(Debug, thiserror::Error)]

@@ -4,19 +4,19 @@
 use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2};
-use unicode_segmentation::UnicodeSegmentation;
 
-/// Fewer words than this make no passage of their own: they join the passage before (or, at
-/// the start, the one after). Six words hold a claim ("Ukraine must receive security
-/// guarantees"); fewer are mostly datelines, attributions and abbreviations' tails ("U.S.").
-pub const MIN_PASSAGE_WORDS: usize = 6;
+use crate::corpus::sentences::{merge_short, sentences};
+
+/// Fewer words than this make no passage of their own (see
+/// [`crate::corpus::sentences::MIN_PIECE_WORDS`]).
+pub use crate::corpus::sentences::MIN_PIECE_WORDS as MIN_PASSAGE_WORDS;
 
 /// The passages of `text`, in order: each sentence (UAX #29 boundaries), then the clauses of
 /// that sentence when it has more than one (split after `,` `;` `:` and around dashes), short
 /// pieces merged with their neighbours. A text that is a single passage gives none: the
 /// paragraph speaks for itself.
 pub fn passages(text: &str) -> Vec<String> {
-    let sentences = merge_short(text.split_sentence_bounds().map(str::trim));
+    let sentences = sentences(text);
     let mut out = Vec::new();
     for sentence in &sentences {
         let clauses = merge_short(clause_pieces(sentence));
@@ -49,36 +49,6 @@ fn clause_pieces(sentence: &str) -> impl Iterator<Item = &str> {
     }
     pieces.push(&sentence[start..]);
     pieces.into_iter().map(str::trim)
-}
-
-/// Joins pieces of fewer than [`MIN_PASSAGE_WORDS`] words to the passage before them (the
-/// first ones to the one after), dropping empty pieces.
-fn merge_short<'a>(pieces: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut pending = String::new();
-    for piece in pieces.filter(|p| !p.is_empty()) {
-        if !pending.is_empty() {
-            pending.push(' ');
-        }
-        pending.push_str(piece);
-        if words(&pending) >= MIN_PASSAGE_WORDS {
-            out.push(std::mem::take(&mut pending));
-        }
-    }
-    if !pending.is_empty() {
-        match out.last_mut() {
-            Some(last) => {
-                last.push(' ');
-                last.push_str(&pending);
-            }
-            None => out.push(pending),
-        }
-    }
-    out
-}
-
-fn words(text: &str) -> usize {
-    text.unicode_words().count()
 }
 
 /// The passages of every paragraph, embedded: unit rows in paragraph order, and per paragraph

@@ -5,6 +5,8 @@
 //! model2vec-rs load it unchanged. The method is model2vec's (Tulkens and van Dongen, 2024).
 
 use crate::cancel::Cancel;
+
+pub mod fit;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -69,6 +71,12 @@ pub enum DistillError {
     Embed(#[from] EmbedError),
     #[error(transparent)]
     Pca(#[from] crate::pca::PcaError),
+    #[error("fitting needs at least {need} texts with words the tokenizer knows (got {got})")]
+    TooFewTexts { got: usize, need: usize },
+    #[error("teacher vectors: {0}")]
+    Teacher(String),
+    #[error("the linear map of the fit: {0}")]
+    Solve(String),
     #[error("interrupted")]
     Interrupted(#[from] crate::cancel::Interrupted),
     #[error("{path} already exists")]
@@ -96,15 +104,7 @@ pub fn distill(
     progress: &mut dyn FnMut(usize, usize),
     cancel: Option<&Cancel>,
 ) -> Result<Distilled, DistillError> {
-    let Architecture::Bert(config) = &source.architecture else {
-        return Err(DistillError::NotATransformer(source.name.clone()));
-    };
-    if options.dims == 0 || options.dims > config.hidden_size {
-        return Err(DistillError::TooManyDims {
-            dims: options.dims,
-            hidden: config.hidden_size,
-        });
-    }
+    check_dims(source, options.dims)?;
     if !(options.sif_coefficient > 0.0 && options.sif_coefficient < 1.0) {
         return Err(DistillError::Sif(options.sif_coefficient));
     }
@@ -113,35 +113,15 @@ pub fn distill(
             path: output.to_path_buf(),
         });
     }
-    let tokenizer_path = source.path.join("tokenizer.json");
-    let mut tokenizer =
-        Tokenizer::from_file(&tokenizer_path).map_err(|e| DistillError::Tokenizer {
-            path: tokenizer_path.clone(),
-            message: e.to_string(),
-        })?;
-    // A tokenizer.json may pad (all-MiniLM-L6-v2's pads to 128) or truncate: off, both for
-    // framing each token here and in the written model, since model2vec averages every piece
-    // of a text and a padded one would average the padding too.
-    tokenizer.with_padding(None);
-    tokenizer
-        .with_truncation(None)
-        .map_err(|e| DistillError::Tokenizer {
-            path: tokenizer_path.clone(),
-            message: e.to_string(),
-        })?;
-    let vocabulary = tokenizer.get_vocab_size(true);
-    let (prefix, suffix) = special_frame(&tokenizer)?;
-    let kept = vocabulary_tokens(&tokenizer, vocabulary, &[&prefix[..], &suffix[..]].concat());
-    if kept.len() <= options.dims {
-        return Err(DistillError::NoTokens);
-    }
-
-    let encoder = CandleBert::load(&source.path.join("model.safetensors"), config)?;
-    let vectors = encode_tokens(&encoder, &kept, &prefix, &suffix, progress, cancel)?;
-    let (projected, explained_variance) = principal_components(vectors, options.dims)?;
-    let weights = sif_weights(kept.len(), options.sif_coefficient);
-    let mut table = Array2::<f32>::zeros((vocabulary, options.dims));
-    for ((&id, row), weight) in kept.iter().zip(projected.rows()).zip(&weights) {
+    let vectors = token_vectors(source, options.dims, progress, cancel)?;
+    let weights = sif_weights(vectors.kept.len(), options.sif_coefficient);
+    let mut table = Array2::<f32>::zeros((vectors.vocabulary, options.dims));
+    for ((&id, row), weight) in vectors
+        .kept
+        .iter()
+        .zip(vectors.projected.rows())
+        .zip(&weights)
+    {
         table
             .row_mut(id as usize)
             .iter_mut()
@@ -161,14 +141,91 @@ pub fn distill(
         pooling: Some("mean".into()),
         embedding_dtype: Some("float32".into()),
     };
-    write_model(output, &table, &static_config, &tokenizer, replace)?;
+    write_model(output, &table, &static_config, &vectors.tokenizer, replace)?;
     Ok(Distilled {
         dir: output.to_path_buf(),
-        tokens: kept.len(),
-        vocabulary,
+        tokens: vectors.kept.len(),
+        vocabulary: vectors.vocabulary,
         dims: options.dims,
+        explained_variance: vectors.explained_variance,
+    })
+}
+
+/// A transformer with at least `dims` dimensions.
+pub(crate) fn check_dims(source: &ModelDir, dims: usize) -> Result<(), DistillError> {
+    let Architecture::Bert(config) = &source.architecture else {
+        return Err(DistillError::NotATransformer(source.name.clone()));
+    };
+    if dims == 0 || dims > config.hidden_size {
+        return Err(DistillError::TooManyDims {
+            dims,
+            hidden: config.hidden_size,
+        });
+    }
+    Ok(())
+}
+
+/// Every vocabulary token through the encoder, reduced by PCA: what plain distillation and a
+/// fit both start from.
+pub(crate) struct TokenVectors {
+    /// The source's tokenizer with padding and truncation off.
+    pub tokenizer: Tokenizer,
+    pub vocabulary: usize,
+    /// The ids given a vector, in id order.
+    pub kept: Vec<u32>,
+    /// One row per kept id: its encoder vector projected on the principal components.
+    pub projected: Array2<f64>,
+    pub explained_variance: f64,
+}
+
+/// The source's tokens through its encoder and PCA to `dims` (checked by the caller).
+pub(crate) fn token_vectors(
+    source: &ModelDir,
+    dims: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: Option<&Cancel>,
+) -> Result<TokenVectors, DistillError> {
+    let Architecture::Bert(config) = &source.architecture else {
+        return Err(DistillError::NotATransformer(source.name.clone()));
+    };
+    let tokenizer = plain_tokenizer(source)?;
+    let vocabulary = tokenizer.get_vocab_size(true);
+    let (prefix, suffix) = special_frame(&tokenizer)?;
+    let kept = vocabulary_tokens(&tokenizer, vocabulary, &[&prefix[..], &suffix[..]].concat());
+    if kept.len() <= dims {
+        return Err(DistillError::NoTokens);
+    }
+    let encoder = CandleBert::load(&source.path.join("model.safetensors"), config)?;
+    let vectors = encode_tokens(&encoder, &kept, &prefix, &suffix, progress, cancel)?;
+    let (projected, explained_variance) = principal_components(vectors, dims)?;
+    Ok(TokenVectors {
+        tokenizer,
+        vocabulary,
+        kept,
+        projected,
         explained_variance,
     })
+}
+
+/// The source's tokenizer.json with padding and truncation off.
+pub(crate) fn plain_tokenizer(source: &ModelDir) -> Result<Tokenizer, DistillError> {
+    let tokenizer_path = source.path.join("tokenizer.json");
+    let mut tokenizer =
+        Tokenizer::from_file(&tokenizer_path).map_err(|e| DistillError::Tokenizer {
+            path: tokenizer_path.clone(),
+            message: e.to_string(),
+        })?;
+    // A tokenizer.json may pad (all-MiniLM-L6-v2's pads to 128) or truncate: off, both for
+    // framing each token here and in the written model, since model2vec averages every piece
+    // of a text and a padded one would average the padding too.
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| DistillError::Tokenizer {
+            path: tokenizer_path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(tokenizer)
 }
 
 /// The ids to distil, in id order: every token but the special ones (those marked special,
@@ -271,7 +328,7 @@ pub fn sif_weights(tokens: usize, sif_coefficient: f64) -> Array1<f64> {
 
 /// Writes the three files into a staging directory beside `output` and renames it into
 /// place, so a failure leaves no half-written model (and an old one stays until then).
-fn write_model(
+pub(crate) fn write_model(
     output: &Path,
     table: &Array2<f32>,
     config: &StaticConfig,

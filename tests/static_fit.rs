@@ -1,0 +1,150 @@
+//! Fitted static models on a tiny model the tests build: the fit lowers the loss it reports,
+//! brings the static model's similarities closer to the teacher's than plain distillation,
+//! is byte-identical for a seed, and refuses what it cannot fit.
+
+mod common;
+
+use std::path::Path;
+
+use common::tiny::{tiny_model_dir, Tiny, HIDDEN, WORDS};
+use ndarray::Array2;
+use themescope::distill::fit::{fit, FitOptions, Fitted};
+use themescope::distill::{distill, DistillError, DistillOptions};
+use themescope::embed::{EmbedOptions, Embedder};
+use themescope::model::ModelDir;
+
+/// Sentences of the tiny vocabulary's words, a seeded mix of lengths 2 to 9.
+fn tiny_texts(count: usize) -> Vec<String> {
+    let words: Vec<&str> = WORDS
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with('[') && !w.starts_with("##"))
+        .collect();
+    let mut state = 11u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    (0..count)
+        .map(|_| {
+            let len = 2 + next() % 8;
+            (0..len)
+                .map(|_| words[next() % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn embed(model: &Path, texts: &[String]) -> Array2<f32> {
+    let model = ModelDir::open(model).unwrap();
+    Embedder::from_model(&model, EmbedOptions::default())
+        .unwrap()
+        .embed(texts)
+        .unwrap()
+        .vectors
+}
+
+fn fit_tiny(source: &Path, output: &Path, texts: &[String], seed: u64) -> Fitted {
+    let teacher = embed(source, texts);
+    fit(
+        &ModelDir::open(source).unwrap(),
+        output,
+        texts,
+        teacher.view(),
+        FitOptions {
+            dims: HIDDEN,
+            seed,
+            ..FitOptions::default()
+        },
+        &mut |_| {},
+        None,
+    )
+    .unwrap()
+}
+
+/// Mean absolute difference between two sets of vectors' pairwise cosines (the vectors may
+/// live in rotated spaces: pairwise cosines do not see the rotation).
+fn similarity_gap(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+    let (sa, sb) = (a.dot(&a.t()), b.dot(&b.t()));
+    (&sa - &sb).mapv(f32::abs).mean().unwrap()
+}
+
+#[test]
+fn a_fit_lowers_its_loss_and_brings_similarities_closer_to_the_teacher() {
+    let source = tiny_model_dir(&Tiny::default());
+    let work = tempfile::tempdir().unwrap();
+    let texts = tiny_texts(300);
+    let fitted = fit_tiny(source.path(), &work.path().join("fitted"), &texts, 1);
+    assert_eq!((fitted.texts, fitted.held_out), (270, 30), "{fitted:?}");
+    assert!(fitted.train.fitted < fitted.train.mapped, "{fitted:?}");
+    assert!(
+        fitted.held_out_loss.fitted <= fitted.held_out_loss.mapped,
+        "{fitted:?}"
+    );
+    assert!(
+        fitted.held_out_loss.fitted < fitted.target_norm,
+        "{fitted:?}"
+    );
+    assert!(fitted.best_round > 0, "{fitted:?}");
+
+    distill(
+        &ModelDir::open(source.path()).unwrap(),
+        &work.path().join("plain"),
+        DistillOptions {
+            dims: HIDDEN,
+            ..DistillOptions::default()
+        },
+        false,
+        &mut |_, _| {},
+        None,
+    )
+    .unwrap();
+    let teacher = embed(source.path(), &texts);
+    let fitted_gap = similarity_gap(&embed(&work.path().join("fitted"), &texts), &teacher);
+    let plain_gap = similarity_gap(&embed(&work.path().join("plain"), &texts), &teacher);
+    assert!(
+        fitted_gap < plain_gap * 0.8,
+        "pairwise cosine gap to the teacher: fitted {fitted_gap}, plain {plain_gap}"
+    );
+}
+
+#[test]
+fn a_fit_is_byte_identical_for_a_seed_and_refuses_too_few_texts() {
+    let source = tiny_model_dir(&Tiny::default());
+    let work = tempfile::tempdir().unwrap();
+    let texts = tiny_texts(120);
+    let weights =
+        |name: &str| std::fs::read(work.path().join(name).join("model.safetensors")).unwrap();
+    fit_tiny(source.path(), &work.path().join("a"), &texts, 7);
+    fit_tiny(source.path(), &work.path().join("b"), &texts, 7);
+    fit_tiny(source.path(), &work.path().join("c"), &texts, 8);
+    assert_eq!(weights("a"), weights("b"));
+    assert_ne!(
+        weights("a"),
+        weights("c"),
+        "another seed holds out other texts"
+    );
+
+    let few = tiny_texts(10);
+    let teacher = embed(source.path(), &few);
+    let refused = fit(
+        &ModelDir::open(source.path()).unwrap(),
+        &work.path().join("few"),
+        &few,
+        teacher.view(),
+        FitOptions {
+            dims: HIDDEN,
+            ..FitOptions::default()
+        },
+        &mut |_| {},
+        None,
+    );
+    assert!(
+        matches!(refused, Err(DistillError::TooFewTexts { got: 10, .. })),
+        "{refused:?}"
+    );
+    assert!(!work.path().join("few").exists());
+}
