@@ -486,7 +486,7 @@ pub enum ModelAction {
         dims: u32,
         /// Fit the token vectors to the transformer's vectors of these texts (files or folders
         /// of articles, JSONL records): each paragraph's static vector is fitted to its
-        /// transformer vector (README "Static models")
+        /// transformer vector (docs/models.md, "Fitted static models")
         #[arg(long, value_name = "INPUT", num_args = 1..)]
         fit: Vec<PathBuf>,
         /// Paragraphs to fit on at most: a seeded sample when the inputs hold more

@@ -767,9 +767,10 @@ fn fit_command(
     )?;
     writeln!(
         out,
-        "held-out loss {:.5} mapped, {:.5} fitted (round {} of {}; targets' mean square {:.5}, {:.1}% of the teacher's energy); teacher {} in {:.1}s ({} from the cache), fit in {:.1}s",
+        "held-out loss {:.5} mapped, {:.5} fitted, mean cosine {:.4} (round {} of {}; targets' mean square {:.5}, {:.1}% of the teacher's energy); teacher {} in {:.1}s ({} from the cache), fit in {:.1}s",
         fitted.held_out_loss.mapped,
         fitted.held_out_loss.fitted,
+        fitted.held_out_cosine,
         fitted.best_round,
         fitted.rounds,
         fitted.target_norm,

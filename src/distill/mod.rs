@@ -2,7 +2,8 @@
 //! through the encoder once (`[CLS] token [SEP]`, mean-pooled), the vectors are reduced by PCA
 //! and weighted by an estimate of each token's frequency (Zipf's law over the vocabulary order,
 //! then SIF), and the table is written in model2vec's layout so that model2vec (Python) and
-//! model2vec-rs load it unchanged. The method is model2vec's (Tulkens and van Dongen, 2024).
+//! model2vec-rs load it unchanged. The method is model2vec's (Tulkens and van Dongen, 2024);
+//! [`fit`] goes on from the same token vectors to a table fitted to the transformer's output.
 
 use crate::cancel::Cancel;
 
