@@ -323,6 +323,7 @@ impl Themescope {
             inputs,
             options,
             slice,
+            self.model.fit_record(),
             progress,
         )?;
         writer.finish()?;

@@ -8,10 +8,14 @@ use std::path::Path;
 
 use common::tiny::{tiny_model_dir, Tiny, HIDDEN, WORDS};
 use ndarray::Array2;
-use themescope::distill::fit::{fit, FitOptions, Fitted};
+use themescope::corpus::{Corpus, CorpusOptions};
+use themescope::distill::fit::{fit, FitOptions, FitSource, Fitted};
 use themescope::distill::{distill, DistillError, DistillOptions};
 use themescope::embed::{EmbedOptions, Embedder};
+use themescope::index::build::FitOverlap;
+use themescope::model::files::paragraph_fingerprint;
 use themescope::model::ModelDir;
+use themescope::{ModelChoice, Options, Themescope};
 
 /// Sentences of the tiny vocabulary's words, a seeded mix of lengths 2 to 9.
 fn tiny_texts(count: usize) -> Vec<String> {
@@ -59,10 +63,25 @@ fn fit_tiny(source: &Path, output: &Path, texts: &[String], seed: u64) -> Fitted
             seed,
             ..FitOptions::default()
         },
+        Some(FitSource {
+            teacher: "tiny",
+            teacher_precision: "f32",
+            inputs: &["texts.jsonl".to_string()],
+            paragraphs: texts,
+            available: texts.len(),
+        }),
         &mut |_| {},
         None,
     )
     .unwrap()
+}
+
+fn write_jsonl(path: &Path, texts: &[String]) {
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({ "text": t }).to_string())
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
 
 /// Mean absolute difference between two sets of vectors' pairwise cosines (the vectors may
@@ -139,6 +158,7 @@ fn a_fit_is_byte_identical_for_a_seed_and_refuses_too_few_texts() {
             dims: HIDDEN,
             ..FitOptions::default()
         },
+        None,
         &mut |_| {},
         None,
     );
@@ -147,4 +167,74 @@ fn a_fit_is_byte_identical_for_a_seed_and_refuses_too_few_texts() {
         "{refused:?}"
     );
     assert!(!work.path().join("few").exists());
+}
+
+/// A fitted model records what it was fitted on, and an index built with it says whether the
+/// corpus it reads is that one: all of the sampled fitting paragraphs found in the same
+/// corpus, none in another.
+#[test]
+fn an_index_built_with_a_fitted_model_says_whether_it_was_fitted_on_this_corpus() {
+    let source = tiny_model_dir(&Tiny::default());
+    let work = tempfile::tempdir().unwrap();
+    let (own, other) = (
+        work.path().join("own.jsonl"),
+        work.path().join("other.jsonl"),
+    );
+    let texts = tiny_texts(200);
+    write_jsonl(&own, &texts);
+    let doubled: Vec<String> = texts.iter().map(|t| format!("{t} {t} again")).collect();
+    write_jsonl(&other, &doubled);
+    let paragraphs: Vec<String> = Corpus::load(&[&own], CorpusOptions::default())
+        .unwrap()
+        .paragraphs
+        .into_iter()
+        .map(|p| p.text)
+        .collect();
+    assert!(
+        paragraphs.len() >= 100,
+        "{} paragraphs read",
+        paragraphs.len()
+    );
+
+    let fitted = work.path().join("fitted");
+    fit_tiny(source.path(), &fitted, &paragraphs, 3);
+    let model = ModelDir::open(&fitted).unwrap();
+    let record = model.fit_record().expect("fit.json is read").clone();
+    assert_eq!(record.paragraphs, paragraphs.len());
+    assert_eq!(record.teacher, "tiny");
+    assert!(record
+        .sample
+        .contains(&paragraph_fingerprint(&paragraphs[0])));
+    assert!(!record.sample.is_empty() && record.sample.len() <= paragraphs.len());
+
+    let scope = Themescope::try_new(Options {
+        model: ModelChoice::Given(fitted.display().to_string()),
+        cache: false,
+        ..Options::default()
+    })
+    .unwrap();
+    let overlap = |corpus: &Path, index: &str| {
+        scope
+            .build_index(
+                &work.path().join(index),
+                &[corpus],
+                CorpusOptions::default(),
+                64,
+                &mut |_, _| {},
+            )
+            .unwrap()
+            .fit_overlap
+    };
+    let sampled = record.sample.len();
+    assert_eq!(
+        overlap(&own, "own"),
+        Some(FitOverlap {
+            sampled,
+            found: sampled
+        })
+    );
+    assert_eq!(
+        overlap(&other, "other"),
+        Some(FitOverlap { sampled, found: 0 })
+    );
 }

@@ -484,32 +484,44 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
             )?;
         }
         ModelAction::List => {
+            let mut rows: Vec<[String; 5]> = Vec::new();
             for manifest in known_models() {
                 let state = if store.is_installed(&manifest) {
                     "in store"
                 } else {
                     "not fetched"
                 };
-                writeln!(
-                    out,
-                    "{:<24} {:<12} {:<40} {:<12} {}",
-                    manifest.name,
-                    "transformer",
-                    manifest.repo_id,
-                    state,
-                    store.model_path(&manifest.name).display()
-                )?;
+                rows.push([
+                    manifest.name.clone(),
+                    "transformer".into(),
+                    manifest.repo_id.clone(),
+                    state.into(),
+                    store.model_path(&manifest.name).display().to_string(),
+                ]);
             }
             for name in store.local_models() {
                 let (kind, about) = match store.open_local(&name) {
                     Ok(model) => (model.architecture.kind(), describe(&model)),
                     Err(e) => ("unreadable", e.to_string()),
                 };
+                let path = store.model_path(&name).display().to_string();
+                rows.push([name, kind.into(), about, "in store".into(), path]);
+            }
+            let width = |column: usize| {
+                rows.iter()
+                    .map(|row| row[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            };
+            let widths = [width(0).max(24), 12, width(2).max(40), 12];
+            for [name, kind, about, state, path] in &rows {
                 writeln!(
                     out,
-                    "{name:<24} {kind:<12} {about:<40} {:<12} {}",
-                    "in store",
-                    store.model_path(&name).display()
+                    "{name:<w0$} {kind:<w1$} {about:<w2$} {state:<w3$} {path}",
+                    w0 = widths[0],
+                    w1 = widths[1],
+                    w2 = widths[2],
+                    w3 = widths[3],
                 )?;
             }
         }
@@ -544,14 +556,22 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
     Ok(())
 }
 
-/// "static, 256 dims, from all-MiniLM-L6-v2" and the like.
+/// "256 dims, from all-MiniLM-L6-v2, fitted on 5183 paragraphs" and the like.
 fn describe(model: &model::ModelDir) -> String {
     match &model.architecture {
         model::Architecture::Bert(config) => format!("{} dims", config.hidden_size),
-        model::Architecture::Static { config, dim, .. } => match &config.tokenizer_name {
-            Some(source) => format!("{dim} dims, from {source}"),
-            None => format!("{dim} dims"),
-        },
+        model::Architecture::Static {
+            config, dim, fit, ..
+        } => {
+            let from = match &config.tokenizer_name {
+                Some(source) => format!("{dim} dims, from {source}"),
+                None => format!("{dim} dims"),
+            };
+            match fit {
+                Some(fit) => format!("{from}, fitted on {} paragraphs", fit.paragraphs),
+                None => from,
+            }
+        }
     }
 }
 
@@ -672,21 +692,23 @@ fn fit_command(
     if texts.is_empty() {
         return Err(UsageError("the --fit inputs hold no paragraphs to fit on".into()).into());
     }
-    let paragraphs = texts.len();
+    let paragraph_texts = texts;
+    let paragraphs = paragraph_texts.len();
     // A static model embeds queries of a few words as well as paragraphs: each paragraph of
     // several sentences is fitted whole and sentence by sentence.
-    let texts: Vec<String> = texts
-        .into_iter()
+    let texts: Vec<String> = paragraph_texts
+        .iter()
         .flat_map(|text| {
-            let sentences = crate::corpus::sentences::sentences(&text);
+            let sentences = crate::corpus::sentences::sentences(text);
             let parts = if sentences.len() > 1 {
                 sentences
             } else {
                 Vec::new()
             };
-            std::iter::once(text).chain(parts)
+            std::iter::once(text.clone()).chain(parts)
         })
         .collect();
+    let input_names: Vec<String> = fit.inputs.iter().map(|p| p.display().to_string()).collect();
 
     let bar = crate::progress::bar(!global.quiet, 0, "embedding the fitting texts");
     let embed_bar = bar.clone();
@@ -728,6 +750,13 @@ fn fit_command(
             replace: force,
             ..FitOptions::default()
         },
+        Some(crate::distill::fit::FitSource {
+            teacher: &model.name,
+            teacher_precision: fit.teacher_precision.name(),
+            inputs: &input_names,
+            paragraphs: &paragraph_texts,
+            available,
+        }),
         &mut |stage| match stage {
             FitStage::Vocabulary(done, total) => {
                 bar.set_length(total as u64);

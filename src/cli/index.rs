@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::index::build::{self, BuildReport};
+use crate::index::build::{self, BuildReport, FitOverlap};
 use crate::index::{DiskIndex, IndexError};
+use crate::model::files::FitRecord;
 use crate::progress::bar;
 use crate::report::{count, Format};
 use crate::{IndexInfo, Themescope};
@@ -106,10 +107,50 @@ fn build(
             started.elapsed().as_secs_f64()
         );
     }
+    if let (Some(overlap), Some(record), false) = (
+        report.fit_overlap,
+        session.scope.model().fit_record(),
+        global.quiet,
+    ) {
+        eprintln!("{}", fit_note(&session.scope.model().name, record, overlap));
+    }
     if add {
         assign_new(dir, &report, global.quiet)?;
     }
     Ok(())
+}
+
+/// Whether the fitted static model was fitted on the corpus just read, as the user reads it.
+fn fit_note(model: &str, record: &FitRecord, overlap: FitOverlap) -> String {
+    let teacher = format!("teacher {} {}", record.teacher, record.teacher_precision);
+    let fitted = if record.paragraphs < record.available {
+        format!("{} of {} paragraphs", record.paragraphs, record.available)
+    } else {
+        count(record.paragraphs, "paragraph")
+    };
+    if overlap.sampled > 0 && overlap.found == overlap.sampled {
+        let corpus = if record.paragraphs < record.available {
+            "a sample of this corpus"
+        } else {
+            "this corpus"
+        };
+        format!(
+            "{model} was fitted on {corpus} ({fitted} and their sentences, {teacher}; all {} fingerprinted fitting paragraphs are in it)",
+            overlap.sampled
+        )
+    } else if overlap.found > 0 {
+        format!(
+            "{model} was fitted partly on this corpus ({} of {} fingerprinted fitting paragraphs are in it; fitted on {fitted} of {}, {teacher})",
+            overlap.found,
+            overlap.sampled,
+            record.inputs.join(", ")
+        )
+    } else {
+        format!(
+            "{model} was fitted on other texts ({fitted} of {}, {teacher}); `themescope model distill -o NAME --fit` on this corpus fits a static model to it",
+            record.inputs.join(", ")
+        )
+    }
 }
 
 fn import(global: &GlobalArgs, npy: &Path, ids: Option<&Path>, dir: &Path) -> Result<()> {
@@ -357,4 +398,45 @@ pub fn themes(
         );
     }
     Ok(rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> FitRecord {
+        FitRecord {
+            teacher: "all-MiniLM-L6-v2".into(),
+            teacher_precision: "int8".into(),
+            seed: 0,
+            inputs: vec!["news/".into()],
+            paragraphs: 1_000,
+            available: 5_000,
+            texts: 2_400,
+            held_out_cosine: 0.85,
+            sample: vec!["0011223344556677".into(); 3],
+        }
+    }
+
+    #[test]
+    fn the_fit_note_says_whether_the_model_was_fitted_on_this_corpus() {
+        let note = |found| fit_note("mine", &record(), FitOverlap { sampled: 3, found });
+        assert!(note(3)
+            .starts_with("mine was fitted on a sample of this corpus (1000 of 5000 paragraphs"));
+        let whole = FitRecord {
+            available: 1_000,
+            ..record()
+        };
+        assert!(fit_note(
+            "mine",
+            &whole,
+            FitOverlap {
+                sampled: 3,
+                found: 3
+            }
+        )
+        .starts_with("mine was fitted on this corpus (1000 paragraphs and their sentences"));
+        assert!(note(1).starts_with("mine was fitted partly on this corpus (1 of 3"));
+        assert!(note(0).starts_with("mine was fitted on other texts") && note(0).contains("news/"));
+    }
 }

@@ -15,7 +15,9 @@ use tokenizers::Tokenizer;
 
 use super::{check_dims, token_vectors, write_model, DistillError};
 use crate::cancel::Cancel;
-use crate::model::files::{StaticConfig, STATIC_MODEL_TYPE};
+use crate::model::files::{
+    paragraph_fingerprint, FitRecord, StaticConfig, FIT_SAMPLE, STATIC_MODEL_TYPE,
+};
 use crate::model::ModelDir;
 
 /// Share of the texts kept aside to stop the fit on.
@@ -57,6 +59,22 @@ impl Default for FitOptions {
             replace: false,
         }
     }
+}
+
+/// Where the fitting texts came from, recorded in the model's fit.json
+/// ([`crate::model::files::FitRecord`]) so that an index built with it can say whether it
+/// was fitted on the corpus it embeds.
+#[derive(Debug, Clone, Copy)]
+pub struct FitSource<'a> {
+    /// The teacher's name and the precision it ran at.
+    pub teacher: &'a str,
+    pub teacher_precision: &'a str,
+    /// The inputs as the user gave them.
+    pub inputs: &'a [String],
+    /// The paragraphs fitted on (their sentences are not fingerprinted), and how many the
+    /// inputs held before sampling.
+    pub paragraphs: &'a [String],
+    pub available: usize,
 }
 
 /// Where the fit is, for a progress report.
@@ -113,6 +131,7 @@ pub fn fit<S: AsRef<str> + Sync>(
     texts: &[S],
     teacher: ArrayView2<f32>,
     options: FitOptions,
+    source_texts: Option<FitSource>,
     progress: &mut dyn FnMut(FitStage),
     cancel: Option<&Cancel>,
 ) -> Result<Fitted, DistillError> {
@@ -239,7 +258,25 @@ pub fn fit<S: AsRef<str> + Sync>(
         pooling: Some("mean".into()),
         embedding_dtype: Some("float32".into()),
     };
-    write_model(output, &table, &static_config, &tokenizer, options.replace)?;
+    let record = source_texts.map(|from| FitRecord {
+        teacher: from.teacher.to_string(),
+        teacher_precision: from.teacher_precision.to_string(),
+        seed: options.seed,
+        inputs: from.inputs.to_vec(),
+        paragraphs: from.paragraphs.len(),
+        available: from.available,
+        texts: train.len(),
+        held_out_cosine,
+        sample: fingerprint_sample(from.paragraphs),
+    });
+    write_model(
+        output,
+        &table,
+        &static_config,
+        &tokenizer,
+        record.as_ref(),
+        options.replace,
+    )?;
     let seen_tokens = (0..vocabulary)
         .filter(|&v| {
             train_features
@@ -263,6 +300,20 @@ pub fn fit<S: AsRef<str> + Sync>(
         rounds: solved.rounds,
         best_round: solved.best_round,
     })
+}
+
+/// Fingerprints of up to [`FIT_SAMPLE`] of `paragraphs`, evenly spaced (so the sample does
+/// not depend on a random draw), sorted and without repeats.
+fn fingerprint_sample(paragraphs: &[String]) -> Vec<String> {
+    let step = paragraphs.len().div_ceil(FIT_SAMPLE).max(1);
+    let mut sample: Vec<String> = paragraphs
+        .iter()
+        .step_by(step)
+        .map(|p| paragraph_fingerprint(p))
+        .collect();
+    sample.sort_unstable();
+    sample.dedup();
+    sample
 }
 
 /// Each text's token ids as the static model sees them: word pieces without special tokens,

@@ -142,7 +142,14 @@ pub fn distill(
         pooling: Some("mean".into()),
         embedding_dtype: Some("float32".into()),
     };
-    write_model(output, &table, &static_config, &vectors.tokenizer, replace)?;
+    write_model(
+        output,
+        &table,
+        &static_config,
+        &vectors.tokenizer,
+        None,
+        replace,
+    )?;
     Ok(Distilled {
         dir: output.to_path_buf(),
         tokens: vectors.kept.len(),
@@ -334,6 +341,7 @@ pub(crate) fn write_model(
     table: &Array2<f32>,
     config: &StaticConfig,
     tokenizer: &Tokenizer,
+    fit: Option<&crate::model::files::FitRecord>,
     replace: bool,
 ) -> Result<(), DistillError> {
     let write_error = |path: &Path| {
@@ -368,6 +376,12 @@ pub(crate) fn write_model(
             path: tokenizer_path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+    if let Some(fit) = fit {
+        let fit_path = dir.join(crate::model::files::FIT_RECORD);
+        let mut json = serde_json::to_string_pretty(fit).expect("a fit record serialises");
+        json.push('\n');
+        fs::write(&fit_path, json).map_err(write_error(&fit_path))?;
+    }
     staging.commit(replace).map_err(write_error(output))?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! vectors made elsewhere (`.npy` with the `embed` sidecar) read a block at a time; what is
 //! already stored is skipped, so an interrupted run picks up where it stopped.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use ndarray_npy::ViewNpyExt;
 use super::store::{IndexError, IndexWriter, Presence};
 use crate::corpus::{CorpusError, CorpusOptions, Paragraph, ParagraphKind, Reader, Warning};
 use crate::embed::{EmbedError, EmbedStats, Embedder};
+use crate::model::files::{paragraph_fingerprint, FitRecord};
 
 /// Paragraphs embedded and committed together. A fixed size, counted over the stream of new
 /// paragraphs, so a run resumed after an interrupt cuts the same slices (and so embeds the same
@@ -62,6 +64,46 @@ pub struct BuildReport {
     pub embed: EmbedStats,
     /// The rows of the new paragraphs, in order.
     pub new_rows: std::ops::Range<usize>,
+    /// With a fitted static model: how much of what it was fitted on this corpus holds.
+    pub fit_overlap: Option<FitOverlap>,
+}
+
+/// How many of a fitted static model's sampled fitting paragraphs
+/// ([`FitRecord::sample`]) were read from the corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FitOverlap {
+    pub sampled: usize,
+    pub found: usize,
+}
+
+/// Counts the sampled fitting paragraphs a stream of paragraphs holds.
+struct OverlapCounter {
+    unseen: HashSet<String>,
+    sampled: usize,
+}
+
+impl OverlapCounter {
+    fn new(record: &FitRecord) -> Self {
+        let unseen: HashSet<String> = record.sample.iter().cloned().collect();
+        Self {
+            sampled: unseen.len(),
+            unseen,
+        }
+    }
+
+    fn see(&mut self, paragraph: &Paragraph) {
+        // Once every sampled paragraph is found, the rest of the corpus need not be hashed.
+        if !self.unseen.is_empty() {
+            self.unseen.remove(&paragraph_fingerprint(&paragraph.text));
+        }
+    }
+
+    fn overlap(&self) -> FitOverlap {
+        FitOverlap {
+            sampled: self.sampled,
+            found: self.sampled - self.unseen.len(),
+        }
+    }
 }
 
 /// Progress: (paragraphs read so far, new paragraphs embedded so far).
@@ -69,6 +111,8 @@ pub type BuildProgress<'a> = &'a mut dyn FnMut(usize, usize);
 
 /// Streams `inputs` into the index: paragraphs read as they come ([`Reader`]), those already
 /// stored skipped, new ones embedded and committed `slice` at a time ([`SLICE`] by default).
+/// With `fitted_on` (a fitted static model's record), the report says how much of what the
+/// model was fitted on the corpus holds.
 /// Memory holds one article (or record) and one slice's vectors, whatever the corpus' size.
 pub fn build<P: AsRef<Path>>(
     writer: &mut IndexWriter,
@@ -76,16 +120,24 @@ pub fn build<P: AsRef<Path>>(
     inputs: &[P],
     options: CorpusOptions,
     slice: usize,
+    fitted_on: Option<&FitRecord>,
     progress: BuildProgress,
 ) -> Result<BuildReport, BuildError> {
     let mut reader = Reader::open(inputs, options)?;
+    let mut overlap = fitted_on.map(OverlapCounter::new);
     let mut report = fill(
         writer,
         embedder,
-        reader.by_ref().map(|p| p.map_err(BuildError::from)),
+        reader.by_ref().map(|p| {
+            if let (Ok(paragraph), Some(counter)) = (&p, overlap.as_mut()) {
+                counter.see(paragraph);
+            }
+            p.map_err(BuildError::from)
+        }),
         slice,
         progress,
     )?;
+    report.fit_overlap = overlap.map(|counter| counter.overlap());
     report.files = reader.files_opened();
     report.boilerplate = reader.skipped();
     report.warnings = reader.take_warnings();

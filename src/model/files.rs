@@ -164,6 +164,43 @@ fn static_architectures() -> Vec<String> {
     vec!["StaticModel".into()]
 }
 
+/// The file beside a fitted static model's config.json that says what it was fitted on.
+pub const FIT_RECORD: &str = "fit.json";
+
+/// Fingerprints of at most this many fitted paragraphs are kept in [`FitRecord::sample`]:
+/// enough to tell whether a corpus holds the fitting texts, small beside the model.
+pub const FIT_SAMPLE: usize = 512;
+
+/// What a fitted static model was fitted on (fit.json; model2vec ignores the file).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct FitRecord {
+    /// The transformer whose vectors were fitted, and the precision it ran at.
+    pub teacher: String,
+    pub teacher_precision: String,
+    pub seed: u64,
+    /// The `--fit` inputs as given.
+    pub inputs: Vec<String>,
+    /// Paragraphs fitted on, of those the inputs held.
+    pub paragraphs: usize,
+    pub available: usize,
+    /// Texts fitted on (paragraphs and their sentences, less the held-out ones).
+    pub texts: usize,
+    pub held_out_cosine: f64,
+    /// [`paragraph_fingerprint`]s of up to [`FIT_SAMPLE`] of the fitted paragraphs, sorted.
+    pub sample: Vec<String>,
+}
+
+/// A paragraph's fingerprint in [`FitRecord::sample`]: the first 64 bits of its SHA-256.
+pub fn paragraph_fingerprint(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    super::hex(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// A fit.json.
+pub fn fit_record(text: &str) -> Result<FitRecord, FileError> {
+    parse_json(text)
+}
+
 /// The `model_type` of a model2vec static model.
 pub const STATIC_MODEL_TYPE: &str = "model2vec";
 

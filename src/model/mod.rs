@@ -150,6 +150,8 @@ pub enum Architecture {
         /// Rows of the token-vector table.
         tokens: usize,
         dim: usize,
+        /// What it was fitted on, when `model distill --fit` made it.
+        fit: Option<files::FitRecord>,
     },
 }
 
@@ -249,6 +251,12 @@ impl ModelDir {
         let config = read_with(&path.join("config.json"), files::static_config)?;
         let weights = path.join("model.safetensors");
         let (tokens, dim) = read_with_header(&weights, files::static_shape)?;
+        let record = path.join(files::FIT_RECORD);
+        let fit = if record.is_file() {
+            Some(read_with(&record, files::fit_record)?)
+        } else {
+            None
+        };
         Ok(Self {
             path: path.to_path_buf(),
             name: directory_name(path),
@@ -263,8 +271,17 @@ impl ModelDir {
                 config,
                 tokens,
                 dim,
+                fit,
             },
         })
+    }
+
+    /// What a fitted static model was fitted on.
+    pub fn fit_record(&self) -> Option<&files::FitRecord> {
+        match &self.architecture {
+            Architecture::Static { fit, .. } => fit.as_ref(),
+            Architecture::Bert(_) => None,
+        }
     }
 
     /// Rows of the model's token table: its vocabulary.
