@@ -376,6 +376,25 @@ fn a_model_fitted_on_public_text_beats_plain_distillation_and_model2vec_loads_it
         "{}",
         fitted.stdout
     );
+    // An index of the corpus it was fitted on says so.
+    let index = home.path().join("newsgroups-index");
+    let built = Outcome::of(themescope(home.path()).args([
+        "--model",
+        "minilm-fitted",
+        "index",
+        "build",
+        fit_on.to_str().unwrap(),
+        "--index",
+        index.to_str().unwrap(),
+    ]))
+    .ok();
+    assert!(
+        built.stderr.contains(
+            "minilm-fitted was fitted on a sample of this corpus (400 of 2000 paragraphs"
+        ),
+        "{}",
+        built.stderr
+    );
     let plain = sts_spearman(home.path(), "minilm-static", &stsb);
     let fitted = sts_spearman(home.path(), "minilm-fitted", &stsb);
     eprintln!("STS-B Spearman: plain {plain:.4}, fitted on 400 newsgroup posts {fitted:.4}");

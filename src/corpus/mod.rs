@@ -620,14 +620,39 @@ impl Reader {
     }
 }
 
+/// A paragraph as [`Reader::next_read`] gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadParagraph {
+    /// What the iterator yields.
+    Kept(Paragraph),
+    /// Left out as boilerplate or a fragment (counted in [`Reader::skipped`]).
+    LeftOut(Paragraph),
+}
+
+impl Reader {
+    /// The next paragraph read, kept or left out: for a caller that must see every paragraph
+    /// of the corpus, such as one matching texts a model was fitted on.
+    pub fn next_read(&mut self) -> Option<Result<ReadParagraph, CorpusError>> {
+        Some(match self.next_admitted()? {
+            Ok(p) if is_left_out(&p, self.options) => {
+                self.skipped += 1;
+                Ok(ReadParagraph::LeftOut(p))
+            }
+            Ok(p) => Ok(ReadParagraph::Kept(p)),
+            Err(e) => Err(e),
+        })
+    }
+}
+
 impl Iterator for Reader {
     type Item = Result<Paragraph, CorpusError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.next_admitted()? {
-                Ok(p) if is_left_out(&p, self.options) => self.skipped += 1,
-                item => return Some(item),
+            match self.next_read()? {
+                Ok(ReadParagraph::LeftOut(_)) => {}
+                Ok(ReadParagraph::Kept(p)) => return Some(Ok(p)),
+                Err(e) => return Some(Err(e)),
             }
         }
     }

@@ -11,7 +11,9 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_npy::ViewNpyExt;
 
 use super::store::{IndexError, IndexWriter, Presence};
-use crate::corpus::{CorpusError, CorpusOptions, Paragraph, ParagraphKind, Reader, Warning};
+use crate::corpus::{
+    CorpusError, CorpusOptions, Paragraph, ParagraphKind, ReadParagraph, Reader, Warning,
+};
 use crate::embed::{EmbedError, EmbedStats, Embedder};
 use crate::model::files::{paragraph_fingerprint, FitRecord};
 
@@ -125,18 +127,25 @@ pub fn build<P: AsRef<Path>>(
 ) -> Result<BuildReport, BuildError> {
     let mut reader = Reader::open(inputs, options)?;
     let mut overlap = fitted_on.map(OverlapCounter::new);
-    let mut report = fill(
-        writer,
-        embedder,
-        reader.by_ref().map(|p| {
-            if let (Ok(paragraph), Some(counter)) = (&p, overlap.as_mut()) {
-                counter.see(paragraph);
+    // The fit may have kept what the index leaves out (a short record, say): the counter sees
+    // every paragraph read.
+    let paragraphs = std::iter::from_fn(|| loop {
+        match reader.next_read()? {
+            Ok(ReadParagraph::Kept(paragraph)) => {
+                if let Some(counter) = overlap.as_mut() {
+                    counter.see(&paragraph);
+                }
+                return Some(Ok(paragraph));
             }
-            p.map_err(BuildError::from)
-        }),
-        slice,
-        progress,
-    )?;
+            Ok(ReadParagraph::LeftOut(paragraph)) => {
+                if let Some(counter) = overlap.as_mut() {
+                    counter.see(&paragraph);
+                }
+            }
+            Err(e) => return Some(Err(BuildError::from(e))),
+        }
+    });
+    let mut report = fill(writer, embedder, paragraphs, slice, progress)?;
     report.fit_overlap = overlap.map(|counter| counter.overlap());
     report.files = reader.files_opened();
     report.boilerplate = reader.skipped();
