@@ -87,7 +87,8 @@ pub use linfa::ParamGuard;
 pub use model::{ModelChoice, ModelDir};
 pub use report::{Format, Report};
 pub use scope::{
-    Embedding, IndexInfo, Options, Placed, ProgressFn, StageFn, Streamed, Themescope, STREAM_SLICE,
+    Embedding, FitUnits, IndexInfo, Options, Placed, ProgressFn, StageFn, StaticFitReport,
+    StaticFitRequest, Streamed, Themescope, STREAM_SLICE,
 };
 pub use themes::{Method, ThemeCount, ThemeModel, ThemeParams, ValidThemeParams};
 
@@ -117,6 +118,8 @@ pub enum Error {
     Map(#[from] themes::map::MapError),
     #[error(transparent)]
     Measure(#[from] index::measure::MeasureError),
+    #[error(transparent)]
+    Distill(#[from] distill::DistillError),
 }
 
 impl Error {

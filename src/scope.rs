@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use ndarray::Array2;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::corpus::{CorpusError, CorpusOptions, Paragraph};
+use crate::corpus::{Corpus, CorpusError, CorpusOptions, Paragraph};
+use crate::distill::fit::{FitInput, FitOptions, FitSource, FitStage, Fitted};
 use crate::embed::{
     EmbedError, EmbedOptions, EmbedStats, Embedder, LongText, Precision, DEFAULT_BATCH_SIZE,
 };
@@ -106,6 +108,45 @@ pub struct Streamed {
     pub cache: CacheStats,
 }
 
+/// The fewest words of a sentence fitted on its own (shorter ones join a neighbour): three
+/// words make a query ("security guarantees Ukraine"), and a static model is asked short ones.
+pub const FIT_SENTENCE_WORDS: usize = 3;
+
+/// Which texts of a corpus a static model is fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum FitUnits {
+    /// Every paragraph, and each sentence of a paragraph of several.
+    #[default]
+    Both,
+    /// Sentences only (a paragraph of one sentence is one): a static vector is a mean of its
+    /// tokens', and short texts tie each token's row to its own meaning more tightly.
+    Sentences,
+}
+
+/// What [`Themescope::fit_static_model`] fits on.
+#[derive(Debug, Clone)]
+pub struct StaticFitRequest<'a> {
+    /// Files and folders of articles, JSONL records: read as [`Corpus::load`] reads them.
+    pub inputs: &'a [PathBuf],
+    /// Paragraphs at most: a sample drawn with `options.seed` when the inputs hold more.
+    pub rows: usize,
+    pub units: FitUnits,
+    pub options: FitOptions,
+}
+
+/// What [`Themescope::fit_static_model`] did.
+#[derive(Debug, Clone)]
+pub struct StaticFitReport {
+    pub fitted: Fitted,
+    /// Paragraphs fitted on (with their sentences), of those the inputs held.
+    pub paragraphs: usize,
+    pub available: usize,
+    /// The teacher's share of the time, and what the cache held of its vectors.
+    pub teacher_time: Duration,
+    pub cache: CacheStats,
+}
+
 /// A loaded model with its cache: embed, search, fit themes.
 pub struct Themescope {
     model: ModelDir,
@@ -198,6 +239,86 @@ impl Themescope {
             vectors,
             stats,
             cache,
+        })
+    }
+
+    /// Fits a static model at `output` to this transformer's own vectors (see
+    /// [`crate::distill::fit`]): the inputs' paragraphs (a seeded sample of `request.rows`) and
+    /// the sentences of those of several are embedded through the cache (progress as for
+    /// [`Themescope::embed`]), then the table is fitted (`progress` says where). The model's
+    /// fit.json records what it was fitted on. Nothing is written if the fit is cancelled.
+    pub fn fit_static_model(
+        &self,
+        output: &Path,
+        request: StaticFitRequest,
+        progress: &mut dyn FnMut(FitStage),
+    ) -> Result<StaticFitReport, Error> {
+        use rand::SeedableRng;
+        crate::distill::check_dims(&self.model, request.options.dims)?;
+        let started = Instant::now();
+        let corpus = Corpus::load(request.inputs, CorpusOptions::default())?;
+        let mut paragraphs: Vec<String> = corpus.paragraphs.into_iter().map(|p| p.text).collect();
+        let available = paragraphs.len();
+        if paragraphs.len() > request.rows {
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(request.options.seed);
+            let mut chosen =
+                rand::seq::index::sample(&mut rng, paragraphs.len(), request.rows).into_vec();
+            chosen.sort_unstable();
+            paragraphs = chosen
+                .into_iter()
+                .map(|i| std::mem::take(&mut paragraphs[i]))
+                .collect();
+        }
+        // A static model embeds queries of a few words as well as paragraphs: a paragraph of
+        // several sentences is fitted sentence by sentence, and whole unless `Sentences`.
+        let texts: Vec<String> = paragraphs
+            .iter()
+            .flat_map(|text| {
+                // A line break inside a record (hard-wrapped mail, say) is no sentence end.
+                let flowing = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let sentences =
+                    crate::corpus::sentences::sentences_of_at_least(&flowing, FIT_SENTENCE_WORDS);
+                if sentences.len() <= 1 {
+                    vec![text.clone()]
+                } else if request.units == FitUnits::Sentences {
+                    sentences
+                } else {
+                    std::iter::once(text.clone()).chain(sentences).collect()
+                }
+            })
+            .collect();
+        let teacher = self.embed_counted(&texts)?;
+        let teacher_time = started.elapsed();
+        let inputs: Vec<String> = request
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let fitted = crate::distill::fit::fit(
+            &self.model,
+            output,
+            FitInput {
+                texts: &texts,
+                teacher: teacher.vectors.view(),
+                source: Some(FitSource {
+                    teacher: &self.model.name,
+                    teacher_precision: self.embedder.options().precision.name(),
+                    inputs: &inputs,
+                    paragraphs: &paragraphs,
+                    available,
+                    sentences_only: request.units == FitUnits::Sentences,
+                }),
+            },
+            request.options,
+            progress,
+            self.embedder.cancel(),
+        )?;
+        Ok(StaticFitReport {
+            fitted,
+            paragraphs: paragraphs.len(),
+            available,
+            teacher_time,
+            cache: teacher.cache,
         })
     }
 

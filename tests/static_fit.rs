@@ -9,13 +9,13 @@ use std::path::Path;
 use common::tiny::{tiny_model_dir, Tiny, HIDDEN, WORDS};
 use ndarray::Array2;
 use themescope::corpus::{Corpus, CorpusOptions};
-use themescope::distill::fit::{fit, FitOptions, FitSource, Fitted};
+use themescope::distill::fit::{fit, FitInput, FitOptions, FitSource, Fitted};
 use themescope::distill::{distill, DistillError, DistillOptions};
 use themescope::embed::{EmbedOptions, Embedder};
 use themescope::index::build::FitOverlap;
 use themescope::model::files::paragraph_fingerprint;
 use themescope::model::ModelDir;
-use themescope::{ModelChoice, Options, Themescope};
+use themescope::{ModelChoice, Options, StaticFitRequest, Themescope};
 
 /// Sentences of the tiny vocabulary's words, a seeded mix of lengths 2 to 9.
 fn tiny_texts(count: usize) -> Vec<String> {
@@ -56,20 +56,23 @@ fn fit_tiny(source: &Path, output: &Path, texts: &[String], seed: u64) -> Fitted
     fit(
         &ModelDir::open(source).unwrap(),
         output,
-        texts,
-        teacher.view(),
+        FitInput {
+            texts,
+            teacher: teacher.view(),
+            source: Some(FitSource {
+                teacher: "tiny",
+                teacher_precision: "f32",
+                inputs: &["texts.jsonl".to_string()],
+                paragraphs: texts,
+                available: texts.len(),
+                sentences_only: false,
+            }),
+        },
         FitOptions {
             dims: HIDDEN,
             seed,
             ..FitOptions::default()
         },
-        Some(FitSource {
-            teacher: "tiny",
-            teacher_precision: "f32",
-            inputs: &["texts.jsonl".to_string()],
-            paragraphs: texts,
-            available: texts.len(),
-        }),
         &mut |_| {},
         None,
     )
@@ -152,13 +155,15 @@ fn a_fit_is_byte_identical_for_a_seed_and_refuses_too_few_texts() {
     let refused = fit(
         &ModelDir::open(source.path()).unwrap(),
         &work.path().join("few"),
-        &few,
-        teacher.view(),
+        FitInput {
+            texts: &few,
+            teacher: teacher.view(),
+            source: None,
+        },
         FitOptions {
             dims: HIDDEN,
             ..FitOptions::default()
         },
-        None,
         &mut |_| {},
         None,
     );
@@ -184,28 +189,49 @@ fn an_index_built_with_a_fitted_model_says_whether_it_was_fitted_on_this_corpus(
     write_jsonl(&own, &texts);
     let doubled: Vec<String> = texts.iter().map(|t| format!("{t} {t} again")).collect();
     write_jsonl(&other, &doubled);
+    // Through the front door, as `model distill --fit` runs it: a seeded sample of 150 of the
+    // 200 records, and the sentences of those of several.
+    let teacher = Themescope::try_new(Options {
+        model: ModelChoice::Given(source.path().display().to_string()),
+        cache: false,
+        ..Options::default()
+    })
+    .unwrap();
+    let fitted = work.path().join("fitted");
+    let report = teacher
+        .fit_static_model(
+            &fitted,
+            StaticFitRequest {
+                inputs: std::slice::from_ref(&own),
+                rows: 150,
+                units: themescope::FitUnits::Both,
+                options: FitOptions {
+                    dims: HIDDEN,
+                    seed: 3,
+                    ..FitOptions::default()
+                },
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((report.paragraphs, report.available), (150, 200));
     let paragraphs: Vec<String> = Corpus::load(&[&own], CorpusOptions::default())
         .unwrap()
         .paragraphs
         .into_iter()
         .map(|p| p.text)
         .collect();
-    assert!(
-        paragraphs.len() >= 100,
-        "{} paragraphs read",
-        paragraphs.len()
-    );
-
-    let fitted = work.path().join("fitted");
-    fit_tiny(source.path(), &fitted, &paragraphs, 3);
     let model = ModelDir::open(&fitted).unwrap();
     let record = model.fit_record().expect("fit.json is read").clone();
-    assert_eq!(record.paragraphs, paragraphs.len());
-    assert_eq!(record.teacher, "tiny");
-    assert!(record
-        .sample
-        .contains(&paragraph_fingerprint(&paragraphs[0])));
-    assert!(!record.sample.is_empty() && record.sample.len() <= paragraphs.len());
+    assert_eq!((record.paragraphs, record.available), (150, 200));
+    assert_eq!(record.teacher, teacher.model().name);
+    assert_eq!(record.teacher_precision, "f32");
+    assert!(!record.sample.is_empty() && record.sample.len() <= 150);
+    let corpus: Vec<String> = paragraphs
+        .iter()
+        .map(|p| paragraph_fingerprint(p))
+        .collect();
+    assert!(record.sample.iter().all(|f| corpus.contains(f)));
 
     let scope = Themescope::try_new(Options {
         model: ModelChoice::Given(fitted.display().to_string()),

@@ -492,6 +492,10 @@ pub enum ModelAction {
         /// Paragraphs to fit on at most: a seeded sample when the inputs hold more
         #[arg(long, value_name = "N", default_value_t = 100_000, requires = "fit", value_parser = clap::value_parser!(u64).range(20..))]
         fit_rows: u64,
+        /// Fit on every paragraph and the sentences of those of several (both), or on the
+        /// sentences alone
+        #[arg(long, value_enum, default_value_t = crate::FitUnits::Both, requires = "fit")]
+        fit_units: crate::FitUnits,
         /// Number format of the transformer while it embeds the fitting texts
         #[arg(long, value_enum, default_value_t = Precision::Int8, requires = "fit")]
         teacher_precision: Precision,

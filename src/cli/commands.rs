@@ -531,6 +531,7 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
             dims,
             fit,
             fit_rows,
+            fit_units,
             teacher_precision,
             seed,
             force,
@@ -538,6 +539,7 @@ fn model_command(global: &super::args::GlobalArgs, action: ModelAction) -> Resul
             let fit = (!fit.is_empty()).then_some(FitRequest {
                 inputs: fit,
                 rows: fit_rows as usize,
+                units: fit_units,
                 teacher_precision,
                 seed,
             });
@@ -579,6 +581,7 @@ fn describe(model: &model::ModelDir) -> String {
 struct FitRequest {
     inputs: Vec<PathBuf>,
     rows: usize,
+    units: crate::FitUnits,
     teacher_precision: crate::embed::Precision,
     seed: u64,
 }
@@ -673,43 +676,8 @@ fn fit_command(
     fit: FitRequest,
     force: bool,
 ) -> Result<()> {
-    use crate::distill::fit::{fit as fit_static, FitOptions, FitStage};
-    use rand::SeedableRng;
+    use crate::distill::fit::{FitOptions, FitStage};
     crate::distill::check_dims(model, dims)?;
-    let started = std::time::Instant::now();
-    let corpus = crate::corpus::Corpus::load(&fit.inputs, crate::corpus::CorpusOptions::default())?;
-    let mut texts: Vec<String> = corpus.paragraphs.into_iter().map(|p| p.text).collect();
-    let available = texts.len();
-    if texts.len() > fit.rows {
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(fit.seed);
-        let mut chosen = rand::seq::index::sample(&mut rng, texts.len(), fit.rows).into_vec();
-        chosen.sort_unstable();
-        texts = chosen
-            .into_iter()
-            .map(|i| std::mem::take(&mut texts[i]))
-            .collect();
-    }
-    if texts.is_empty() {
-        return Err(UsageError("the --fit inputs hold no paragraphs to fit on".into()).into());
-    }
-    let paragraph_texts = texts;
-    let paragraphs = paragraph_texts.len();
-    // A static model embeds queries of a few words as well as paragraphs: each paragraph of
-    // several sentences is fitted whole and sentence by sentence.
-    let texts: Vec<String> = paragraph_texts
-        .iter()
-        .flat_map(|text| {
-            let sentences = crate::corpus::sentences::sentences(text);
-            let parts = if sentences.len() > 1 {
-                sentences
-            } else {
-                Vec::new()
-            };
-            std::iter::once(text.clone()).chain(parts)
-        })
-        .collect();
-    let input_names: Vec<String> = fit.inputs.iter().map(|p| p.display().to_string()).collect();
-
     let bar = crate::progress::bar(!global.quiet, 0, "embedding the fitting texts");
     let embed_bar = bar.clone();
     let teacher_scope = crate::Themescope::try_new(crate::Options {
@@ -732,33 +700,27 @@ fn fit_command(
         themes_progress: None,
         cancel: Some(super::interrupt_flag()),
     })?;
-    let teacher = teacher_scope.embed_counted(&texts);
-    bar.finish_and_clear();
-    let teacher = teacher?;
-    super::check_interrupt()?;
-    let embedded_in = started.elapsed();
-
-    let bar = crate::progress::bar(!global.quiet, 0, "encoding the vocabulary");
-    let fitted = fit_static(
-        model,
+    let started = std::time::Instant::now();
+    let mut vocabulary_started = false;
+    let report = teacher_scope.fit_static_model(
         target,
-        &texts,
-        teacher.vectors.view(),
-        FitOptions {
-            dims,
-            seed: fit.seed,
-            replace: force,
-            ..FitOptions::default()
+        crate::StaticFitRequest {
+            inputs: &fit.inputs,
+            rows: fit.rows,
+            units: fit.units,
+            options: FitOptions {
+                dims,
+                seed: fit.seed,
+                replace: force,
+                ..FitOptions::default()
+            },
         },
-        Some(crate::distill::fit::FitSource {
-            teacher: &model.name,
-            teacher_precision: fit.teacher_precision.name(),
-            inputs: &input_names,
-            paragraphs: &paragraph_texts,
-            available,
-        }),
         &mut |stage| match stage {
             FitStage::Vocabulary(done, total) => {
+                if !vocabulary_started {
+                    vocabulary_started = true;
+                    bar.set_message("encoding the vocabulary");
+                }
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             }
@@ -775,20 +737,24 @@ fn fit_command(
                 bar.set_position(round as u64);
             }
         },
-        Some(&super::interrupt_flag()),
     );
     bar.finish_and_clear();
-    let fitted = fitted?;
+    let report = report?;
+    let fitted = &report.fitted;
     let mut out = stdout();
     writeln!(
         out,
-        "{} ({} dims from {}, fitted on {} texts from {} of {} paragraphs and their sentences, {} held out; {} of {} tokens seen) at {}",
+        "{} ({} dims from {}, fitted on {} texts from {} of {} paragraphs{}, {} held out; {} of {} tokens seen) at {}",
         name.unwrap_or("static model"),
         fitted.dims,
         model.name,
         fitted.texts,
-        paragraphs,
-        available,
+        report.paragraphs,
+        report.available,
+        match fit.units {
+            crate::FitUnits::Both => " and their sentences",
+            crate::FitUnits::Sentences => ", their sentences alone",
+        },
         fitted.held_out,
         fitted.seen_tokens,
         fitted.vocabulary,
@@ -805,9 +771,9 @@ fn fit_command(
         fitted.target_norm,
         fitted.target_energy * 100.0,
         fit.teacher_precision.name(),
-        embedded_in.as_secs_f64(),
-        teacher.cache.hits,
-        (started.elapsed() - embedded_in).as_secs_f64(),
+        report.teacher_time.as_secs_f64(),
+        report.cache.hits,
+        (started.elapsed() - report.teacher_time).as_secs_f64(),
     )?;
     out.flush()?;
     Ok(())

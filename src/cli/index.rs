@@ -123,10 +123,15 @@ fn build(
 /// Whether the fitted static model was fitted on the corpus just read, as the user reads it.
 fn fit_note(model: &str, record: &FitRecord, overlap: FitOverlap) -> String {
     let teacher = format!("teacher {} {}", record.teacher, record.teacher_precision);
-    let fitted = if record.paragraphs < record.available {
+    let paragraphs = if record.paragraphs < record.available {
         format!("{} of {} paragraphs", record.paragraphs, record.available)
     } else {
         count(record.paragraphs, "paragraph")
+    };
+    let fitted = if record.sentences_only {
+        format!("the sentences of {paragraphs}")
+    } else {
+        format!("{paragraphs} and their sentences")
     };
     if overlap.sampled > 0 && overlap.found == overlap.sampled {
         let corpus = if record.paragraphs < record.available {
@@ -135,19 +140,19 @@ fn fit_note(model: &str, record: &FitRecord, overlap: FitOverlap) -> String {
             "this corpus"
         };
         format!(
-            "{model} was fitted on {corpus} ({fitted} and their sentences, {teacher}; all {} fingerprinted fitting paragraphs are in it)",
+            "{model} was fitted on {corpus} ({fitted}, {teacher}; all {} fingerprinted fitting paragraphs are in it)",
             overlap.sampled
         )
     } else if overlap.found > 0 {
         format!(
-            "{model} was fitted partly on this corpus ({} of {} fingerprinted fitting paragraphs are in it; fitted on {fitted} of {}, {teacher})",
+            "{model} was fitted partly on this corpus ({} of {} fingerprinted fitting paragraphs are in it; fitted on {fitted} from {}, {teacher})",
             overlap.found,
             overlap.sampled,
             record.inputs.join(", ")
         )
     } else {
         format!(
-            "{model} was fitted on other texts ({fitted} of {}, {teacher}); `themescope model distill -o NAME --fit` on this corpus fits a static model to it",
+            "{model} was fitted on other texts ({fitted} from {}, {teacher}); `themescope model distill -o NAME --fit` on this corpus fits a static model to it",
             record.inputs.join(", ")
         )
     }
@@ -413,6 +418,7 @@ mod tests {
             paragraphs: 1_000,
             available: 5_000,
             texts: 2_400,
+            sentences_only: false,
             held_out_cosine: 0.85,
             sample: vec!["0011223344556677".into(); 3],
         }

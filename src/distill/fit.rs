@@ -75,6 +75,17 @@ pub struct FitSource<'a> {
     /// inputs held before sampling.
     pub paragraphs: &'a [String],
     pub available: usize,
+    /// Whether the texts are the paragraphs' sentences alone.
+    pub sentences_only: bool,
+}
+
+/// What [`fit`] fits on: the texts, the teacher's unit vector of each (one row per text), and
+/// where they came from (for fit.json; `None` writes no record).
+#[derive(Debug, Clone, Copy)]
+pub struct FitInput<'a, S> {
+    pub texts: &'a [S],
+    pub teacher: ArrayView2<'a, f32>,
+    pub source: Option<FitSource<'a>>,
 }
 
 /// Where the fit is, for a progress report.
@@ -128,13 +139,16 @@ pub struct Fitted {
 pub fn fit<S: AsRef<str> + Sync>(
     source: &ModelDir,
     output: &Path,
-    texts: &[S],
-    teacher: ArrayView2<f32>,
+    input: FitInput<S>,
     options: FitOptions,
-    source_texts: Option<FitSource>,
     progress: &mut dyn FnMut(FitStage),
     cancel: Option<&Cancel>,
 ) -> Result<Fitted, DistillError> {
+    let FitInput {
+        texts,
+        teacher,
+        source: source_texts,
+    } = input;
     check_dims(source, options.dims)?;
     if teacher.nrows() != texts.len() || teacher.ncols() < options.dims {
         return Err(DistillError::Teacher(format!(
@@ -266,6 +280,7 @@ pub fn fit<S: AsRef<str> + Sync>(
         paragraphs: from.paragraphs.len(),
         available: from.available,
         texts: train.len(),
+        sentences_only: from.sentences_only,
         held_out_cosine,
         sample: fingerprint_sample(from.paragraphs),
     });

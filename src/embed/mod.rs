@@ -242,6 +242,11 @@ impl Embedder {
         self.cancel = Some(cancel.into());
     }
 
+    /// The cancel flag, when one is set.
+    pub fn cancel(&self) -> Option<&crate::cancel::Cancel> {
+        self.cancel.as_ref()
+    }
+
     /// Whether the cancel flag is set.
     pub fn cancelled(&self) -> bool {
         self.cancel

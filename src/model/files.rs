@@ -185,6 +185,9 @@ pub struct FitRecord {
     pub available: usize,
     /// Texts fitted on (paragraphs and their sentences, less the held-out ones).
     pub texts: usize,
+    /// Fitted on the paragraphs' sentences alone, not on whole paragraphs too.
+    #[serde(default)]
+    pub sentences_only: bool,
     pub held_out_cosine: f64,
     /// [`paragraph_fingerprint`]s of up to [`FIT_SAMPLE`] of the fitted paragraphs, sorted.
     pub sample: Vec<String>,

@@ -151,7 +151,7 @@ pub enum Architecture {
         tokens: usize,
         dim: usize,
         /// What it was fitted on, when `model distill --fit` made it.
-        fit: Option<files::FitRecord>,
+        fit: Option<Box<files::FitRecord>>,
     },
 }
 
@@ -253,7 +253,7 @@ impl ModelDir {
         let (tokens, dim) = read_with_header(&weights, files::static_shape)?;
         let record = path.join(files::FIT_RECORD);
         let fit = if record.is_file() {
-            Some(read_with(&record, files::fit_record)?)
+            Some(Box::new(read_with(&record, files::fit_record)?))
         } else {
             None
         };
@@ -279,7 +279,7 @@ impl ModelDir {
     /// What a fitted static model was fitted on.
     pub fn fit_record(&self) -> Option<&files::FitRecord> {
         match &self.architecture {
-            Architecture::Static { fit, .. } => fit.as_ref(),
+            Architecture::Static { fit, .. } => fit.as_deref(),
             Architecture::Bert(_) => None,
         }
     }
