@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
+use super::attention::{self, Heads};
 use super::backend::{pool_packed, Backend, PackedBatch};
 use super::int8::{Epilogue, Int8Op, KernelPath, QuantizedLinear};
 use super::pointwise::LayerNorm;
@@ -128,8 +129,7 @@ impl Dense {
 
 struct BertSelfAttention {
     qkv: Dense,
-    heads: usize,
-    head_dim: usize,
+    heads: Heads,
 }
 
 impl BertSelfAttention {
@@ -157,61 +157,50 @@ impl BertSelfAttention {
         let bias = Tensor::cat(&biases, 0)?;
         Ok(Self {
             qkv: Dense::new(weight, bias, compute)?,
-            heads: cfg.num_attention_heads,
-            head_dim,
+            heads: Heads {
+                count: cfg.num_attention_heads,
+                dim: head_dim,
+            },
         })
     }
 
     fn forward(&self, xs: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-        let hidden = self.heads * self.head_dim;
-        let qkv = self.qkv.forward(xs)?;
-        let mut contexts = Vec::new();
-        let mut offset = 0;
-        // Sequences of equal length (common: batches are sorted by length) share one batched
-        // attention call instead of one call each, as many at a time as keep the score matrices
-        // under ATTENTION_BYTES (32 sequences of 256 tokens would take 200 MB).
-        for run in equal_length_runs(lengths) {
-            let len = run[0];
-            let per_call = (ATTENTION_BYTES / (self.heads * len * len * 4).max(1)).max(1);
-            for chunk in run.chunks(per_call) {
-                let count = chunk.len();
-                let tokens = count * len;
-                let block = qkv.narrow(0, offset, tokens)?.reshape((
-                    count,
-                    len,
-                    3,
-                    self.heads,
-                    self.head_dim,
-                ))?;
-                let part = |i: usize| -> Result<Tensor> {
-                    block
-                        .narrow(2, i, 1)?
-                        .squeeze(2)?
-                        .transpose(1, 2)?
-                        .contiguous()
-                };
-                let q = part(0)?;
-                let k = part(1)?;
-                let v = part(2)?;
-                let scores = q.matmul(&k.t()?)?;
-                let probs = super::pointwise::softmax_last_dim(&scores)?;
-                let context = probs
-                    .matmul(&v)?
-                    .transpose(1, 2)?
-                    .reshape((tokens, hidden))?;
-                contexts.push(context);
-                offset += tokens;
-            }
-        }
-        Tensor::cat(&contexts, 0)
+        self.qkv
+            .forward(xs)?
+            .contiguous()?
+            .apply_op1_no_bwd(&AttentionOp {
+                lengths,
+                heads: self.heads,
+            })
     }
 }
 
-/// The most memory one attention call's scores may take.
-const ATTENTION_BYTES: usize = 4 << 20;
+/// [`attention::attention`] as a candle op on the fused projection's output `[tokens, 3·hidden]`.
+struct AttentionOp<'a> {
+    lengths: &'a [usize],
+    heads: Heads,
+}
 
-fn equal_length_runs(lengths: &[usize]) -> impl Iterator<Item = &[usize]> {
-    lengths.chunk_by(|a, b| a == b)
+impl CustomOp1 for AttentionOp<'_> {
+    fn name(&self) -> &'static str {
+        "themescope-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = super::pointwise::contiguous_f32(self.name(), storage, layout)?;
+        let hidden = self.heads.count * self.heads.dim;
+        let tokens: usize = self.lengths.iter().sum();
+        if layout.shape().dims() != [tokens, 3 * hidden] {
+            candle_core::bail!(
+                "{}: {:?}, expected [{tokens}, {}]",
+                self.name(),
+                layout.shape(),
+                3 * hidden
+            );
+        }
+        let out = attention::attention(qkv, self.lengths, self.heads);
+        Ok((CpuStorage::F32(out), Shape::from((tokens, hidden))))
+    }
 }
 
 /// A dense projection, then dropout (a no-op at inference), residual and layer norm.

@@ -4,6 +4,7 @@
 //! Scheduling (here) and compute (a [`Backend`]) meet in one small trait, so the batching
 //! logic is tested on a tiny model and the compute can change without touching it.
 
+mod attention;
 pub mod backend;
 pub mod bert;
 pub mod int8;

@@ -1,5 +1,6 @@
-//! Element-wise kernels of the CPU forward pass — exact GELU and softmax — on an exp that
-//! vectorises, compiled for the widest SIMD the CPU has (AVX-512 or AVX2, picked at run time).
+//! Element-wise kernels of the CPU forward pass — exact GELU, layer norm, and the exp the
+//! attention's softmax uses — compiled for the widest SIMD the CPU has (AVX-512 or AVX2, picked
+//! at run time).
 //!
 //! candle's own GELU runs a scalar libm `erff` on one thread (17% of the forward pass in our
 //! first profile) and its softmax a scalar libm `expf` (with the GELU's exp, 11% later on).
@@ -11,7 +12,7 @@ use rayon::prelude::*;
 /// polynomial (Cephes' coefficients), 2^n written into the exponent bits. Branch-free, so a loop
 /// of it vectorises; inputs below -87 give 0 (as e^-87 ≈ 1.6e-38 is at the edge of normal f32).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in two so that n·LN2_HI is exact.
     const LN2_HI: f32 = 0.693_359_4;
@@ -150,25 +151,13 @@ widest_simd! {
         }
     }
 
-    /// Softmax of one row, in place of `output`.
-    fn softmax_row(input: &[f32], output: &mut [f32]) {
-        let max = lane_fold(input, f32::NEG_INFINITY, f32::max);
-        for (o, &x) in output.iter_mut().zip(input) {
-            *o = exp(x - max);
-        }
-        let sum = lane_fold(output, 0.0, |a, b| a + b);
-        let inverse = 1.0 / sum;
-        for o in output.iter_mut() {
-            *o *= inverse;
-        }
-    }
 }
 
 /// Folds `values` with `op` in 16 independent lanes, then the lanes together: the compiler keeps
 /// the lanes in one vector register, where a plain fold over floats runs one value at a time
 /// (it may not reorder float operations).
 #[inline(always)]
-fn lane_fold(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+pub(super) fn lane_fold(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
     const LANES: usize = 16;
     let mut lanes = [init; LANES];
     let chunks = values.chunks_exact(LANES);
@@ -236,31 +225,6 @@ impl CustomOp1 for GeluErf {
     }
 }
 
-struct SoftmaxLastDim;
-
-impl CustomOp1 for SoftmaxLastDim {
-    fn name(&self) -> &'static str {
-        "themescope-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let input = contiguous_f32(self.name(), storage, layout)?;
-        let row = layout.shape().dims().last().copied().unwrap_or(1).max(1);
-        let mut output = vec![0f32; input.len()];
-        // Whole rows per task, about CHUNK elements each.
-        let rows_per_task = (CHUNK / row).max(1);
-        output
-            .par_chunks_mut(rows_per_task * row)
-            .zip(input.par_chunks(rows_per_task * row))
-            .for_each(|(out, inp)| {
-                for (o, i) in out.chunks_exact_mut(row).zip(inp.chunks_exact(row)) {
-                    softmax_row(i, o);
-                }
-            });
-        Ok((CpuStorage::F32(output), layout.shape().clone()))
-    }
-}
-
 /// Layer norm over the last dimension, with its learned scale and shift.
 pub struct LayerNorm {
     gamma: Vec<f32>,
@@ -322,15 +286,6 @@ pub fn gelu_erf(xs: &Tensor) -> Result<Tensor> {
         xs.apply_op1_no_bwd(&GeluErf)
     } else {
         xs.gelu_erf()
-    }
-}
-
-/// Softmax over the last dimension on a contiguous f32 tensor (else candle's own).
-pub fn softmax_last_dim(xs: &Tensor) -> Result<Tensor> {
-    if is_cpu_f32_contiguous(xs) && xs.rank() > 0 {
-        xs.apply_op1_no_bwd(&SoftmaxLastDim)
-    } else {
-        candle_nn::ops::softmax_last_dim(xs)
     }
 }
 
@@ -410,28 +365,5 @@ mod tests {
         assert_eq!(gelu(0.0), 0.0);
         assert!((erf(0.5) - 0.520_499_9).abs() < 2e-7);
         assert!((erf(-2.0) + 0.995_322_3).abs() < 2e-7);
-    }
-
-    #[test]
-    fn softmax_matches_candles_on_rows_of_any_length() {
-        for (rows, len) in [(1, 1), (3, 7), (40, 97), (300, 256)] {
-            let xs: Vec<f32> = (0..rows * len)
-                .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
-                .collect();
-            let tensor = Tensor::from_vec(xs, (rows, len), &candle_core::Device::Cpu).unwrap();
-            let reference = candle_nn::ops::softmax_last_dim(&tensor).unwrap();
-            let ours = softmax_last_dim(&tensor).unwrap();
-            let worst = (&ours - &reference)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(worst < 1e-6, "{rows}×{len}: max difference {worst}");
-            let sums = ours.sum(1).unwrap().to_vec1::<f32>().unwrap();
-            assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5));
-        }
     }
 }
