@@ -4,9 +4,11 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use themescope::corpus::{Corpus, CorpusOptions};
 use themescope::embed::backend::pool_packed;
-use themescope::embed::int8::{Epilogue, KernelPath, QuantizedLinear};
+use themescope::embed::dense_f32::PackedLinear;
+use themescope::embed::int8::{KernelPath, QuantizedLinear};
 use themescope::embed::{
-    Backend, CandleBert, EmbedOptions, Embedder, LongText, PackedBatch, Pooling, Precision,
+    Backend, CandleBert, EmbedOptions, Embedder, Epilogue, FmaPath, LongText, PackedBatch, Pooling,
+    Precision,
 };
 use themescope::model::{resolve, ModelChoice, Store};
 
@@ -125,8 +127,8 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-/// One dense layer at the model's shapes (tokens × in → out): candle's f32 matmul against the
-/// int8 layer on every kernel path this CPU runs. Throughput in multiply-adds × 2 (op/s).
+/// One dense layer at the model's shapes (tokens × in → out): candle's f32 matmul, our packed f32
+/// layer and the int8 layer, on every kernel path this CPU runs. Throughput in multiply-adds × 2 (op/s).
 fn dense_layers(c: &mut Criterion) {
     use candle_core::{Device, Tensor};
     let mut group = c.benchmark_group("dense");
@@ -163,6 +165,15 @@ fn dense_layers(c: &mut Criterion) {
                     .unwrap()
             })
         });
+        // The portable path's multiply-adds are library calls off the vector units: not measured.
+        let vector_paths = [FmaPath::Avx512, FmaPath::Avx2];
+        for path in vector_paths.into_iter().filter(|p| p.is_available()) {
+            let layer = PackedLinear::for_path(&weight, &bias, out_dim, in_dim, path);
+            group.bench_function(
+                BenchmarkId::new(format!("f32 packed {path:?}"), &shape),
+                |b| b.iter(|| layer.forward(black_box(&x), Epilogue::Bias)),
+            );
+        }
         for path in KernelPath::ALL.into_iter().filter(|p| p.is_available()) {
             let layer = QuantizedLinear::new(&weight, &bias, out_dim, in_dim, path);
             group.bench_function(

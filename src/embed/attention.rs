@@ -8,57 +8,13 @@
 
 use rayon::prelude::*;
 
-use super::pointwise::{exp, lane_fold};
+use super::pointwise::{exp, lane_fold, FmaPath};
 
 /// Query rows per block: the scores of a block stay in L1 (4 × 256 floats for the longest
 /// sequences), and each key or value row loaded feeds four rows of multiply-adds.
 const BLOCK_ROWS: usize = 4;
 /// Sequences are padded to a multiple of this many keys in the transposed key buffer.
 const KEY_STEP: usize = 16;
-
-/// The attention kernels, widest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttentionPath {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-impl AttentionPath {
-    pub const ALL: [AttentionPath; 3] = [
-        AttentionPath::Avx512,
-        AttentionPath::Avx2,
-        AttentionPath::Portable,
-    ];
-
-    /// Whether this CPU can run the path.
-    pub fn is_available(self) -> bool {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            AttentionPath::Avx512 => {
-                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma")
-            }
-            #[cfg(target_arch = "x86_64")]
-            AttentionPath::Avx2 => {
-                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-            }
-            AttentionPath::Portable => true,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// The widest path this CPU runs, found once per process.
-    pub fn best() -> Self {
-        static BEST: std::sync::OnceLock<AttentionPath> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| {
-            Self::ALL
-                .into_iter()
-                .find(|path| path.is_available())
-                .unwrap_or(AttentionPath::Portable)
-        })
-    }
-}
 
 /// The heads of one attention layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +33,11 @@ impl Heads {
 /// queries (already scaled), keys and values side by side as the fused projection writes them;
 /// `lengths` are the packed sequences. Returns tokens × hidden.
 pub fn attention(qkv: &[f32], lengths: &[usize], heads: Heads) -> Vec<f32> {
-    attention_on(AttentionPath::best(), qkv, lengths, heads)
+    attention_on(FmaPath::best(), qkv, lengths, heads)
 }
 
-/// [`attention`] on a given path (which must be available: see [`AttentionPath::is_available`]).
-pub fn attention_on(path: AttentionPath, qkv: &[f32], lengths: &[usize], heads: Heads) -> Vec<f32> {
+/// [`attention`] on a given path (which must be available: see [`FmaPath::is_available`]).
+pub fn attention_on(path: FmaPath, qkv: &[f32], lengths: &[usize], heads: Heads) -> Vec<f32> {
     assert!(path.is_available(), "{path:?} attention cannot run here");
     let hidden = heads.hidden();
     let tokens: usize = lengths.iter().sum();
@@ -124,10 +80,10 @@ struct Tiles {
 }
 
 impl Tiles {
-    fn of(path: AttentionPath) -> Self {
+    fn of(path: FmaPath) -> Self {
         match path {
             #[cfg(target_arch = "x86_64")]
-            AttentionPath::Avx512 => Tiles {
+            FmaPath::Avx512 => Tiles {
                 score: (32, x86::scores_avx512_32),
                 score_narrow: x86::scores_avx512_16,
                 context: [
@@ -137,7 +93,7 @@ impl Tiles {
                 ],
             },
             #[cfg(target_arch = "x86_64")]
-            AttentionPath::Avx2 => Tiles {
+            FmaPath::Avx2 => Tiles {
                 score: (16, x86::scores_avx2_16),
                 score_narrow: x86::scores_avx2_16,
                 context: [(16, x86::context_avx2_16); 3],
@@ -154,14 +110,14 @@ impl Tiles {
 /// One sequence, all heads, compiled for the path's instruction set: the tiles are vector code
 /// of their own, but the softmax's exp and the normalising writes only vectorise wide inside a
 /// function built for the wider instructions (16% of an int8 forward pass when they were not).
-fn sequence(path: AttentionPath, qkv: &[f32], heads: Heads, out: &mut [f32]) {
+fn sequence(path: FmaPath, qkv: &[f32], heads: Heads, out: &mut [f32]) {
     let tiles = Tiles::of(path);
     match path {
         // SAFETY: `attention_on` checked that the CPU runs the path.
         #[cfg(target_arch = "x86_64")]
-        AttentionPath::Avx512 => unsafe { sequence_avx512(&tiles, qkv, heads, out) },
+        FmaPath::Avx512 => unsafe { sequence_avx512(&tiles, qkv, heads, out) },
         #[cfg(target_arch = "x86_64")]
-        AttentionPath::Avx2 => unsafe { sequence_avx2(&tiles, qkv, heads, out) },
+        FmaPath::Avx2 => unsafe { sequence_avx2(&tiles, qkv, heads, out) },
         _ => sequence_on(&tiles, qkv, heads, out),
     }
 }
@@ -646,7 +602,7 @@ mod tests {
             let tokens: usize = lengths.iter().sum();
             let qkv = random(tokens * 3 * heads.hidden(), seed as u64);
             let expected = reference(&qkv, lengths, heads);
-            for path in AttentionPath::ALL.into_iter().filter(|p| p.is_available()) {
+            for path in FmaPath::ALL.into_iter().filter(|p| p.is_available()) {
                 let got = attention_on(path, &qkv, lengths, heads);
                 assert!(
                     got.iter()

@@ -9,8 +9,9 @@
 
 use std::mem::MaybeUninit;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
+
+pub use super::pointwise::Epilogue;
 
 /// Names a kernel path to use instead of the best the CPU has: `avx512vnni`, `avx2`, `portable`.
 pub const KERNEL_ENV: &str = "THEMESCOPE_INT8_KERNEL";
@@ -89,6 +90,15 @@ impl KernelPath {
         }
     }
 
+    /// Rows one microkernel call covers: as many as leave registers for the panel and a
+    /// broadcast (AVX-512: 12 × 2 accumulators of 32 registers; AVX2: 6 × 2 of 16).
+    fn tile_rows(self) -> usize {
+        match self {
+            KernelPath::Avx512Vnni => 12,
+            KernelPath::Avx2 | KernelPath::Portable => 6,
+        }
+    }
+
     /// Output columns one microkernel call covers.
     fn panel(self) -> usize {
         match self {
@@ -99,14 +109,14 @@ impl KernelPath {
     }
 }
 
-/// Rows of the left-hand side per microkernel call.
-const TILE_ROWS: usize = 6;
+/// Rows of the left-hand side per microkernel call, at most (see [`KernelPath::tile_rows`]).
+const TILE_ROWS: usize = 12;
 /// The reduction length is padded to a multiple of this (VNNI takes 4 bytes per lane).
 const K_STEP: usize = 4;
 /// The widest panel of any path, for the tile buffer.
 const MAX_PANEL: usize = 32;
-/// Rows per parallel task: a few tiles, so that a chunk of the activations stays in L1.
-const TASK_ROWS: usize = 4 * TILE_ROWS;
+/// Rows per parallel task: a few tiles of every path.
+const TASK_ROWS: usize = 48;
 
 /// The weights in the layout their kernel reads.
 enum Packed {
@@ -116,14 +126,6 @@ enum Packed {
     Avx2(Vec<i16>),
     /// Row-major out × in.
     Portable(Vec<i8>),
-}
-
-/// What follows the matmul in the same pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Epilogue {
-    Bias,
-    /// Bias, then exact (erf) GELU.
-    BiasGelu,
 }
 
 /// A dense layer `x W^T + b` with int8 weights.
@@ -239,6 +241,10 @@ impl QuantizedLinear {
         self.path
     }
 
+    pub fn in_dim(&self) -> usize {
+        self.in_dim
+    }
+
     pub fn out_dim(&self) -> usize {
         self.out_dim
     }
@@ -285,8 +291,8 @@ impl QuantizedLinear {
         let panel = self.path.panel();
         for first_col in (0..self.out_dim).step_by(panel) {
             let cols = panel.min(self.out_dim - first_col);
-            for first_row in (0..rows).step_by(TILE_ROWS) {
-                let count = TILE_ROWS.min(rows - first_row);
+            for first_row in (0..rows).step_by(self.path.tile_rows()) {
+                let count = self.path.tile_rows().min(rows - first_row);
                 self.tile(&quantized, first_row, count, first_col / panel, &mut tile);
                 for r in 0..count {
                     let row = &mut out[(first_row + r) * self.out_dim..][..self.out_dim];
@@ -371,8 +377,8 @@ impl QuantizedLinear {
             let scales = &self.scales[first_col..first_col + cols];
             let sums = &self.column_sums[first_col..first_col + cols];
             let bias = &self.bias[first_col..first_col + cols];
-            for tile_row in (0..rows).step_by(TILE_ROWS) {
-                let count = TILE_ROWS.min(rows - tile_row);
+            for tile_row in (0..rows).step_by(self.path.tile_rows()) {
+                let count = self.path.tile_rows().min(rows - tile_row);
                 let row = first + tile_row;
                 self.tile(a, row, count, first_col / panel, &mut tile);
                 for r in 0..count {
@@ -553,14 +559,10 @@ mod x86 {
 
     /// Dispatches on the row count so that each tile size gets its accumulators in registers.
     macro_rules! by_rows {
-        ($count:expr, $kernel:ident, $($arg:expr),*) => {
+        ($count:expr, $kernel:ident, [$($rows:literal)*], $most:literal, $args:tt) => {
             match $count {
-                1 => $kernel::<1>($($arg),*),
-                2 => $kernel::<2>($($arg),*),
-                3 => $kernel::<3>($($arg),*),
-                4 => $kernel::<4>($($arg),*),
-                5 => $kernel::<5>($($arg),*),
-                _ => $kernel::<6>($($arg),*),
+                $($rows => $kernel::<$rows> $args,)*
+                _ => $kernel::<$most> $args,
             }
         };
     }
@@ -579,10 +581,9 @@ mod x86 {
             by_rows!(
                 count,
                 vnni,
-                lhs.as_ptr(),
-                k,
-                panel.as_ptr(),
-                tile.as_mut_ptr()
+                [1 2 3 4 5 6 7 8 9 10 11],
+                12,
+                (lhs.as_ptr(), k, panel.as_ptr(), tile.as_mut_ptr())
             )
         }
     }
@@ -623,15 +624,14 @@ mod x86 {
         panel: &[i16],
         tile: &mut [i32; TILE_ROWS * MAX_PANEL],
     ) {
-        debug_assert!(count <= TILE_ROWS && lhs.len() >= count * k && panel.len() >= 16 * k);
+        debug_assert!(count <= 6 && lhs.len() >= count * k && panel.len() >= 16 * k);
         unsafe {
             by_rows!(
                 count,
                 avx2,
-                lhs.as_ptr(),
-                k,
-                panel.as_ptr(),
-                tile.as_mut_ptr()
+                [1 2 3 4 5],
+                6,
+                (lhs.as_ptr(), k, panel.as_ptr(), tile.as_mut_ptr())
             )
         }
     }
@@ -661,37 +661,6 @@ mod x86 {
                 _mm256_storeu_si256(out.add(r * 16 + 8).cast(), acc[1]);
             }
         }
-    }
-}
-
-/// A [`QuantizedLinear`] as a candle op on a contiguous f32 tensor `[tokens, in]`.
-pub struct Int8Op<'a> {
-    pub linear: &'a QuantizedLinear,
-    pub epilogue: Epilogue,
-}
-
-impl CustomOp1 for Int8Op<'_> {
-    fn name(&self) -> &'static str {
-        "themescope-int8-linear"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let input = super::pointwise::contiguous_f32(self.name(), storage, layout)?;
-        let dims = layout.shape().dims();
-        let Some((&in_dim, outer)) = dims.split_last() else {
-            candle_core::bail!("{} expects a matrix", self.name());
-        };
-        if in_dim != self.linear.in_dim {
-            candle_core::bail!(
-                "{}: input width {in_dim}, layer takes {}",
-                self.name(),
-                self.linear.in_dim
-            );
-        }
-        let out = self.linear.forward(input, self.epilogue);
-        let mut shape = outer.to_vec();
-        shape.push(self.linear.out_dim);
-        Ok((CpuStorage::F32(out), Shape::from(shape)))
     }
 }
 

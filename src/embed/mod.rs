@@ -7,6 +7,7 @@
 mod attention;
 pub mod backend;
 pub mod bert;
+pub mod dense_f32;
 pub mod int8;
 mod pointwise;
 mod static_model;
@@ -19,6 +20,7 @@ pub use crate::model::files::{Pooling, SentenceSpec, TokenStyle};
 use crate::model::{Architecture, ModelDir};
 pub use backend::{Backend, PackedBatch};
 pub use bert::{BertModel, CandleBert};
+pub use pointwise::{Epilogue, FmaPath};
 pub use static_model::StaticModel;
 
 /// Errors of tokenization and the forward pass.

@@ -86,6 +86,55 @@ pub(super) fn simd() -> Simd {
     })
 }
 
+/// What a dense layer applies to its products in the same pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    Bias,
+    /// Bias, then exact (erf) GELU.
+    BiasGelu,
+}
+
+/// The f32 multiply-add kernels (dense layers, attention), widest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FmaPath {
+    /// 512-bit registers, 16 lanes.
+    Avx512,
+    /// 256-bit registers, 8 lanes.
+    Avx2,
+    /// Plain Rust, for any CPU.
+    Portable,
+}
+
+impl FmaPath {
+    pub const ALL: [FmaPath; 3] = [FmaPath::Avx512, FmaPath::Avx2, FmaPath::Portable];
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            FmaPath::Avx512 => {
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            FmaPath::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            FmaPath::Portable => true,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The widest path this CPU runs, found once per process.
+    pub fn best() -> Self {
+        static BEST: std::sync::OnceLock<FmaPath> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            Self::ALL
+                .into_iter()
+                .find(|path| path.is_available())
+                .unwrap_or(FmaPath::Portable)
+        })
+    }
+}
+
 /// Defines each function three times — for AVX-512, for AVX2 and for baseline x86-64 — and picks
 /// one at run time: the crate is built for baseline x86-64, so loops only vectorise wide inside a
 /// function compiled for the wider instruction set. Rust never fuses a multiply and an add on its
