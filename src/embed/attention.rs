@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::pointwise::{exp, lane_fold, FmaPath};
+use super::pointwise::{exp, FmaPath};
 
 /// Query rows per block: the scores of a block stay in L1 (4 × 256 floats for the longest
 /// sequences), and each key or value row loaded feeds four rows of multiply-adds.
@@ -70,10 +70,16 @@ type ScoreTile = unsafe fn(&[&[f32]; BLOCK_ROWS], &[f32], usize, usize, &mut [f3
 /// apart), into `out` (row r at r · width).
 type ContextTile = unsafe fn(&[&[f32]; BLOCK_ROWS], &[f32], usize, usize, &mut [f32]);
 
-/// One path's tiles: a wide score tile for the bulk of the keys and a narrow one (16 keys) for
-/// the rest; context tiles widest first, each taking the columns of the head it can fill (the
-/// widest that fits keeps the most multiply-add chains in flight: MiniLM's heads are 32 wide).
+/// Sixteen keys (rows `stride` apart from `keys`, each from column `at`) into the transposed
+/// keys: dimension d of key k at `keys_t[d · padded + k]`, for `dim` dimensions.
+type KeyBlock = unsafe fn(&[f32], usize, usize, usize, &mut [f32], usize);
+
+/// One path's tiles: sixteen keys transposed at a time; a wide score tile for the bulk of the
+/// keys and a narrow one (16 keys) for the rest; context tiles widest first, each taking the
+/// columns of the head it can fill (the widest that fits keeps the most multiply-add chains in
+/// flight: MiniLM's heads are 32 wide).
 struct Tiles {
+    keys: KeyBlock,
     score: (usize, ScoreTile),
     score_narrow: ScoreTile,
     context: [(usize, ContextTile); 3],
@@ -84,6 +90,7 @@ impl Tiles {
         match path {
             #[cfg(target_arch = "x86_64")]
             FmaPath::Avx512 => Tiles {
+                keys: x86::keys_avx512,
                 score: (32, x86::scores_avx512_32),
                 score_narrow: x86::scores_avx512_16,
                 context: [
@@ -94,11 +101,13 @@ impl Tiles {
             },
             #[cfg(target_arch = "x86_64")]
             FmaPath::Avx2 => Tiles {
+                keys: x86::keys_avx2,
                 score: (16, x86::scores_avx2_16),
                 score_narrow: x86::scores_avx2_16,
                 context: [(16, x86::context_avx2_16); 3],
             },
             _ => Tiles {
+                keys: key_block,
                 score: (KEY_STEP, score_tile::<KEY_STEP>),
                 score_narrow: score_tile::<KEY_STEP>,
                 context: [(16, context_tile::<16>); 3],
@@ -151,12 +160,19 @@ fn sequence_on(tiles: &Tiles, qkv: &[f32], heads: Heads, out: &mut [f32]) {
         // Sixteen keys at a time: their rows stay in L1 while each dimension's sixteen values
         // are gathered into one contiguous run (writing each key down its column instead spreads
         // stores over as many cache lines as the head has dimensions: 15% of the attention).
-        for (block, keys) in qkv.chunks(KEY_STEP * stride).enumerate() {
-            for d in 0..heads.dim {
-                let column = &mut keys_t[d * padded + block * KEY_STEP..][..KEY_STEP];
-                for (k, token) in column.iter_mut().zip(keys.chunks_exact(stride)) {
-                    *k = token[key_at + d];
-                }
+        let full_blocks = len / KEY_STEP;
+        for block in 0..full_blocks {
+            let keys = &qkv[block * KEY_STEP * stride..][..KEY_STEP * stride];
+            let keys_t = &mut keys_t[block * KEY_STEP..];
+            // SAFETY: `Tiles::of` gave this path's block, which `attention_on` checked the CPU
+            // runs; it checks its bounds.
+            unsafe { (tiles.keys)(keys, stride, key_at, heads.dim, keys_t, padded) };
+        }
+        let rest = &qkv[full_blocks * KEY_STEP * stride..];
+        for d in (0..heads.dim).filter(|_| !rest.is_empty()) {
+            let column = &mut keys_t[d * padded + full_blocks * KEY_STEP..][..KEY_STEP];
+            for (k, token) in column.iter_mut().zip(rest.chunks_exact(stride)) {
+                *k = token[key_at + d];
             }
         }
         for first in (0..len).step_by(BLOCK_ROWS) {
@@ -181,7 +197,7 @@ fn sequence_on(tiles: &Tiles, qkv: &[f32], heads: Heads, out: &mut [f32]) {
             }
             let mut inverse_sums = [0f32; BLOCK_ROWS];
             for (row, inverse) in scores.chunks_exact_mut(padded).zip(&mut inverse_sums) {
-                *inverse = 1.0 / exp_shifted_in_place(&mut row[..len]);
+                *inverse = 1.0 / exp_shifted_in_place(row, len);
             }
             let row = |r: usize| &scores[r * padded..][..len];
             let probs: [&[f32]; BLOCK_ROWS] = [row(0), row(1), row(2), row(3)];
@@ -233,14 +249,68 @@ fn score_tile<const COLS: usize>(
     }
 }
 
-/// e^(x − max x) over `row`, in place; returns the sum.
-#[inline(always)]
-fn exp_shifted_in_place(row: &mut [f32]) -> f32 {
-    let max = lane_fold(row, f32::NEG_INFINITY, f32::max);
-    for x in row.iter_mut() {
-        *x = exp(*x - max);
+/// The portable key block: each key's dimensions written down their columns.
+///
+/// # Safety
+/// None beyond the bounds it checks (unsafe to share the type of the vector blocks).
+unsafe fn key_block(
+    keys: &[f32],
+    stride: usize,
+    at: usize,
+    dim: usize,
+    keys_t: &mut [f32],
+    padded: usize,
+) {
+    for d in 0..dim {
+        let column = &mut keys_t[d * padded..][..KEY_STEP];
+        for (k, token) in column.iter_mut().zip(keys.chunks_exact(stride)) {
+            *k = token[at + d];
+        }
     }
-    lane_fold(row, 0.0, |a, b| a + b)
+}
+
+/// e^(x − max x) over the first `len` scores of `row`, in place; returns their sum. `row` is
+/// padded to whole vectors, and every step runs on whole vectors with the padding masked out
+/// (a scalar tail cost more than the rest, and writing −∞ into the padding first stalled the
+/// vector loads that followed). What is written past `len` is never read.
+#[inline(always)]
+fn exp_shifted_in_place(row: &mut [f32], len: usize) -> f32 {
+    const LANES: usize = KEY_STEP;
+    assert!(row.len().is_multiple_of(LANES) && (1..=row.len()).contains(&len));
+    // A plain comparison: `f32::max` also orders NaNs, at a compare and a blend more per step
+    // (there are none: the scores are finite).
+    let larger = |a: f32, b: f32| if b > a { b } else { a };
+    let whole = len / LANES;
+    let mut maxima = [f32::NEG_INFINITY; LANES];
+    for chunk in row[..whole * LANES].chunks_exact(LANES) {
+        for (max, &x) in maxima.iter_mut().zip(chunk) {
+            *max = larger(*max, x);
+        }
+    }
+    // The chunk `len` ends in, its padding masked out.
+    let real = len - whole * LANES;
+    if real > 0 {
+        let last: &[f32; LANES] = row[whole * LANES..][..LANES].try_into().unwrap();
+        for (i, (max, &x)) in maxima.iter_mut().zip(last).enumerate() {
+            *max = if i < real { larger(*max, x) } else { *max };
+        }
+    }
+    let max = maxima.iter().fold(f32::NEG_INFINITY, |a, &b| larger(a, b));
+    let mut sums = [0f32; LANES];
+    for chunk in row[..whole * LANES].chunks_exact_mut(LANES) {
+        for (sum, x) in sums.iter_mut().zip(chunk) {
+            *x = exp(*x - max);
+            *sum += *x;
+        }
+    }
+    if real > 0 {
+        let last: &mut [f32; LANES] = (&mut row[whole * LANES..][..LANES]).try_into().unwrap();
+        for (i, (sum, x)) in sums.iter_mut().zip(last).enumerate() {
+            *x = exp(*x - max);
+            *sum += if i < real { *x } else { 0.0 };
+        }
+    }
+    sums.iter().fold(0.0, |a, &b| a + b)
 }
 
 /// The portable context tile: each value a chain of multiply-adds over the keys in order.
@@ -296,7 +366,7 @@ mod x86 {
     //! value is the same chain of roundings as in the portable tiles.
     use std::arch::x86_64::*;
 
-    use super::BLOCK_ROWS;
+    use super::{BLOCK_ROWS, KEY_STEP};
 
     /// The bounds every score tile of `width` keys reads and writes within.
     fn check_scores(
@@ -337,6 +407,84 @@ mod x86 {
         assert!(first + width <= stride, "columns within a row");
         assert!(qkv.len() >= len * stride, "a value row per key");
         assert!(out.len() >= BLOCK_ROWS * width, "room for the tile");
+    }
+
+    /// The bounds every key block reads and writes within.
+    fn check_keys(
+        keys: &[f32],
+        stride: usize,
+        at: usize,
+        dim: usize,
+        keys_t: &[f32],
+        padded: usize,
+    ) {
+        assert!(keys.len() >= KEY_STEP * stride, "sixteen keys");
+        assert!(at + dim <= stride, "the head within a row");
+        assert!(
+            dim == 0 || keys_t.len() >= (dim - 1) * padded + KEY_STEP,
+            "a run of sixteen per dimension"
+        );
+        assert!(
+            stride * KEY_STEP <= i32::MAX as usize,
+            "offsets fit a gather's index"
+        );
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn keys_avx512(
+        keys: &[f32],
+        stride: usize,
+        at: usize,
+        dim: usize,
+        keys_t: &mut [f32],
+        padded: usize,
+    ) {
+        check_keys(keys, stride, at, dim, keys_t, padded);
+        let step = stride as i32;
+        let offsets = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(step),
+        );
+        for d in 0..dim {
+            // SAFETY: key k's dimension d is at k · stride + at + d < keys.len(); the run of
+            // sixteen at d · padded is within keys_t (both checked above).
+            unsafe {
+                let column = _mm512_i32gather_ps::<4>(offsets, keys.as_ptr().add(at + d).cast());
+                _mm512_storeu_ps(keys_t.as_mut_ptr().add(d * padded), column);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn keys_avx2(
+        keys: &[f32],
+        stride: usize,
+        at: usize,
+        dim: usize,
+        keys_t: &mut [f32],
+        padded: usize,
+    ) {
+        check_keys(keys, stride, at, dim, keys_t, padded);
+        let step = stride as i32;
+        let offsets = _mm256_mullo_epi32(
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            _mm256_set1_epi32(step),
+        );
+        for d in 0..dim {
+            // SAFETY: as in `keys_avx512`, eight keys at a time.
+            unsafe {
+                let first = keys.as_ptr().add(at + d);
+                let low = _mm256_i32gather_ps::<4>(first, offsets);
+                let high = _mm256_i32gather_ps::<4>(first.add(8 * stride), offsets);
+                let out = keys_t.as_mut_ptr().add(d * padded);
+                _mm256_storeu_ps(out, low);
+                _mm256_storeu_ps(out.add(8), high);
+            }
+        }
     }
 
     macro_rules! score_tile {
@@ -539,7 +687,8 @@ mod tests {
                             })
                         })
                         .collect();
-                    let inverse = 1.0 / exp_shifted_in_place(&mut scores);
+                    scores.resize(len.div_ceil(KEY_STEP) * KEY_STEP, 0.0);
+                    let inverse = 1.0 / exp_shifted_in_place(&mut scores, len);
                     for d in 0..heads.dim {
                         let sum = (0..len).fold(0f32, |acc, j| {
                             scores[j].mul_add(token(j)[2 * hidden + at + d], acc)

@@ -254,11 +254,15 @@ impl QuantizedLinear {
         assert_eq!(x.len() % self.in_dim, 0, "x is rows × in");
         let rows = x.len() / self.in_dim;
         let len = rows * self.out_dim;
-        let quantized = self.quantize(x, rows);
         // Not zeroed first: every element is written below (a memset of the output cost 5%).
         let mut out: Vec<f32> = Vec::with_capacity(len);
         let task = |(chunk, out): (usize, &mut [MaybeUninit<f32>])| {
-            let written = self.rows_into(&quantized, chunk * TASK_ROWS, out);
+            // Each task quantizes its own rows: they stay in cache for its tiles, and the
+            // quantization runs on every core instead of before the tasks.
+            let first = chunk * TASK_ROWS;
+            let count = out.len() / self.out_dim;
+            let quantized = self.quantize(&x[first * self.in_dim..][..count * self.in_dim], count);
+            let written = self.rows_into(&quantized, out);
             if epilogue == Epilogue::BiasGelu {
                 super::pointwise::gelu_in_place(written);
             }
@@ -345,21 +349,16 @@ impl QuantizedLinear {
         }
     }
 
-    /// Rows `first..` of the output (as many as `out` holds), dequantized with bias; returns
+    /// The rows of `a` (as many as `out` holds), dequantized with bias, into `out`; returns
     /// `out`, now written.
-    fn rows_into<'o>(
-        &self,
-        a: &Activations,
-        first: usize,
-        out: &'o mut [MaybeUninit<f32>],
-    ) -> &'o mut [f32] {
+    fn rows_into<'o>(&self, a: &Activations, out: &'o mut [MaybeUninit<f32>]) -> &'o mut [f32] {
         match self.path {
             // SAFETY: the path was checked available before the weights were packed for it.
             #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx512Vnni => unsafe { x86::rows_v4(self, a, first, out) },
+            KernelPath::Avx512Vnni => unsafe { x86::rows_v4(self, a, out) },
             #[cfg(target_arch = "x86_64")]
-            KernelPath::Avx2 => unsafe { x86::rows_v3(self, a, first, out) },
-            _ => self.rows_generic(a, first, out),
+            KernelPath::Avx2 => unsafe { x86::rows_v3(self, a, out) },
+            _ => self.rows_generic(a, out),
         }
         // SAFETY: `rows_generic` wrote every row of `out` in every column (the panels cover
         // 0..out_dim, the tiles 0..rows).
@@ -368,7 +367,7 @@ impl QuantizedLinear {
 
     /// The body of [`QuantizedLinear::rows_into`], inlined into a copy per instruction set.
     #[inline(always)]
-    fn rows_generic(&self, a: &Activations, first: usize, out: &mut [MaybeUninit<f32>]) {
+    fn rows_generic(&self, a: &Activations, out: &mut [MaybeUninit<f32>]) {
         let rows = out.len() / self.out_dim;
         let panel = self.path.panel();
         let mut tile = [0i32; TILE_ROWS * MAX_PANEL];
@@ -377,14 +376,13 @@ impl QuantizedLinear {
             let scales = &self.scales[first_col..first_col + cols];
             let sums = &self.column_sums[first_col..first_col + cols];
             let bias = &self.bias[first_col..first_col + cols];
-            for tile_row in (0..rows).step_by(self.path.tile_rows()) {
-                let count = self.path.tile_rows().min(rows - tile_row);
-                let row = first + tile_row;
+            for row in (0..rows).step_by(self.path.tile_rows()) {
+                let count = self.path.tile_rows().min(rows - row);
                 self.tile(a, row, count, first_col / panel, &mut tile);
                 for r in 0..count {
                     let (row_scale, zero_point) = (a.scales[row + r], a.zero_points[row + r]);
                     let products = &tile[r * panel..][..cols];
-                    let target = &mut out[(tile_row + r) * self.out_dim + first_col..][..cols];
+                    let target = &mut out[(row + r) * self.out_dim + first_col..][..cols];
                     for ((((y, &p), &s), &sum), &b) in target
                         .iter_mut()
                         .zip(products)
@@ -536,25 +534,15 @@ mod x86 {
     /// # Safety
     /// The CPU has AVX-512 F and VNNI.
     #[target_feature(enable = "avx512f,avx512vnni")]
-    pub unsafe fn rows_v4(
-        layer: &QuantizedLinear,
-        a: &Activations,
-        first: usize,
-        out: &mut [MaybeUninit<f32>],
-    ) {
-        layer.rows_generic(a, first, out)
+    pub unsafe fn rows_v4(layer: &QuantizedLinear, a: &Activations, out: &mut [MaybeUninit<f32>]) {
+        layer.rows_generic(a, out)
     }
 
     /// # Safety
     /// The CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn rows_v3(
-        layer: &QuantizedLinear,
-        a: &Activations,
-        first: usize,
-        out: &mut [MaybeUninit<f32>],
-    ) {
-        layer.rows_generic(a, first, out)
+    pub unsafe fn rows_v3(layer: &QuantizedLinear, a: &Activations, out: &mut [MaybeUninit<f32>]) {
+        layer.rows_generic(a, out)
     }
 
     /// Dispatches on the row count so that each tile size gets its accumulators in registers.

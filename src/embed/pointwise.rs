@@ -169,20 +169,41 @@ widest_simd! {
 
     /// Layer norm of each `gamma.len()`-wide row of `input` into `output`.
     fn layer_norm_rows(input: &[f32], output: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-        let width = gamma.len();
-        for (x, y) in input.chunks_exact(width).zip(output.chunks_exact_mut(width)) {
-            let mean = lane_fold(x, 0.0, |a, b| a + b) / width as f32;
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = x - mean;
-            }
-            let variance = lane_fold_map(y, |d| d * d) / width as f32;
-            let inverse = 1.0 / (variance + eps).sqrt();
-            for ((y, &g), &b) in y.iter_mut().zip(gamma).zip(beta) {
-                *y = *y * inverse * g + b;
-            }
-        }
+        output.copy_from_slice(input);
+        normalize_rows(output, gamma, beta, eps);
     }
 
+    /// Layer norm of each row of `input + residual` into `output`, in one pass over both.
+    fn residual_layer_norm_rows(
+        input: &[f32],
+        residual: &[f32],
+        output: &mut [f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32
+    ) {
+        for ((y, &x), &r) in output.iter_mut().zip(input).zip(residual) {
+            *y = x + r;
+        }
+        normalize_rows(output, gamma, beta, eps);
+    }
+}
+
+/// Layer norm of each `gamma.len()`-wide row of `rows`, in place.
+#[inline(always)]
+fn normalize_rows(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let width = gamma.len();
+    for y in rows.chunks_exact_mut(width) {
+        let mean = lane_fold(y, 0.0, |a, b| a + b) / width as f32;
+        for y in y.iter_mut() {
+            *y -= mean;
+        }
+        let variance = lane_fold_map(y, |d| d * d) / width as f32;
+        let inverse = 1.0 / (variance + eps).sqrt();
+        for ((y, &g), &b) in y.iter_mut().zip(gamma).zip(beta) {
+            *y = *y * inverse * g + b;
+        }
+    }
 }
 
 /// Folds `values` with `op` in 16 independent lanes, then the lanes together: the compiler keeps
@@ -276,6 +297,76 @@ impl LayerNorm {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         xs.contiguous()?.apply_op1_no_bwd(self)
     }
+
+    /// The layer norm of `xs + residual`, in one pass (no tensor for the sum).
+    pub fn forward_residual(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        xs.contiguous()?
+            .apply_op2_no_bwd(&residual.contiguous()?, &ResidualLayerNorm(self))
+    }
+
+    /// Checks `shape` has rows of this norm's width.
+    fn check_width(&self, name: &str, shape: &Shape) -> Result<()> {
+        let width = self.gamma.len();
+        if shape.dims().last() != Some(&width) {
+            candle_core::bail!("{name}: rows of {shape:?}, weights of {width}");
+        }
+        Ok(())
+    }
+
+    /// Runs `rows` (a task's rows × width of output, and its index) over the output in tasks of
+    /// about [`CHUNK`] values, on the pool when there is more than one task's worth.
+    fn by_tasks(&self, len: usize, rows: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+        let width = self.gamma.len();
+        let mut output = vec![0f32; len];
+        let rows_per_task = (CHUNK / width).max(1);
+        if len <= CHUNK {
+            rows(0, &mut output);
+        } else {
+            output
+                .par_chunks_mut(rows_per_task * width)
+                .enumerate()
+                .for_each(|(task, out)| rows(task * rows_per_task * width, out));
+        }
+        output
+    }
+}
+
+/// [`LayerNorm::forward_residual`]'s op: the norm of the sum of its two inputs.
+struct ResidualLayerNorm<'a>(&'a LayerNorm);
+
+impl candle_core::CustomOp2 for ResidualLayerNorm<'_> {
+    fn name(&self) -> &'static str {
+        "themescope-residual-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+        residual_storage: &CpuStorage,
+        residual_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let input = contiguous_f32(self.name(), storage, layout)?;
+        let residual = contiguous_f32(self.name(), residual_storage, residual_layout)?;
+        if layout.shape() != residual_layout.shape() {
+            candle_core::bail!(
+                "{}: {:?} plus {:?}",
+                self.name(),
+                layout.shape(),
+                residual_layout.shape()
+            );
+        }
+        let norm = self.0;
+        norm.check_width(self.name(), layout.shape())?;
+        let output = norm.by_tasks(input.len(), |first, out| {
+            let (input, residual) = (
+                &input[first..][..out.len()],
+                &residual[first..][..out.len()],
+            );
+            residual_layer_norm_rows(input, residual, out, &norm.gamma, &norm.beta, norm.eps);
+        });
+        Ok((CpuStorage::F32(output), layout.shape().clone()))
+    }
 }
 
 impl CustomOp1 for LayerNorm {
@@ -285,25 +376,11 @@ impl CustomOp1 for LayerNorm {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let input = contiguous_f32(self.name(), storage, layout)?;
-        let width = self.gamma.len();
-        if layout.shape().dims().last() != Some(&width) {
-            candle_core::bail!(
-                "{}: rows of {:?}, weights of {width}",
-                self.name(),
-                layout.shape()
-            );
-        }
-        let mut output = vec![0f32; input.len()];
-        let rows_per_task = (CHUNK / width).max(1);
-        let (gamma, beta, eps) = (&self.gamma[..], &self.beta[..], self.eps);
-        if input.len() <= CHUNK {
-            layer_norm_rows(input, &mut output, gamma, beta, eps);
-        } else {
-            output
-                .par_chunks_mut(rows_per_task * width)
-                .zip(input.par_chunks(rows_per_task * width))
-                .for_each(|(out, inp)| layer_norm_rows(inp, out, gamma, beta, eps));
-        }
+        self.check_width(self.name(), layout.shape())?;
+        let output = self.by_tasks(input.len(), |first, out| {
+            let input = &input[first..][..out.len()];
+            layer_norm_rows(input, out, &self.gamma, &self.beta, self.eps);
+        });
         Ok((CpuStorage::F32(output), layout.shape().clone()))
     }
 }
