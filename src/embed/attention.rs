@@ -10,9 +10,10 @@ use rayon::prelude::*;
 
 use super::pointwise::{exp, FmaPath};
 
-/// Query rows per block: the scores of a block stay in L1 (4 × 256 floats for the longest
-/// sequences), and each key or value row loaded feeds four rows of multiply-adds.
-const BLOCK_ROWS: usize = 4;
+/// Query rows per block: the scores of a block stay in L1 (8 × 256 floats for the longest
+/// sequences), each key or value row loaded feeds eight rows of multiply-adds, and a tile keeps
+/// sixteen chains in flight (eight were too few to hide the multiply-add's latency).
+const BLOCK_ROWS: usize = 8;
 /// Sequences are padded to a multiple of this many keys in the transposed key buffer.
 const KEY_STEP: usize = 16;
 
@@ -75,13 +76,14 @@ type ContextTile = unsafe fn(&[&[f32]; BLOCK_ROWS], &[f32], usize, usize, &mut [
 type KeyBlock = unsafe fn(&[f32], usize, usize, usize, &mut [f32], usize);
 
 /// One path's tiles: sixteen keys transposed at a time; a wide score tile for the bulk of the
-/// keys and a narrow one (16 keys) for the rest; context tiles widest first, each taking the
-/// columns of the head it can fill (the widest that fits keeps the most multiply-add chains in
-/// flight: MiniLM's heads are 32 wide).
+/// keys and a narrow one for the rest (widths dividing 16); context tiles widest first, each
+/// taking the columns of the head it can fill (the widest that fits keeps the most multiply-add
+/// chains in flight: MiniLM's heads are 32 wide). Each tile holds at most half the registers
+/// in accumulators (eight rows × two vectors on AVX-512, × one on AVX2).
 struct Tiles {
     keys: KeyBlock,
     score: (usize, ScoreTile),
-    score_narrow: ScoreTile,
+    score_narrow: (usize, ScoreTile),
     context: [(usize, ContextTile); 3],
 }
 
@@ -92,24 +94,24 @@ impl Tiles {
             FmaPath::Avx512 => Tiles {
                 keys: x86::keys_avx512,
                 score: (32, x86::scores_avx512_32),
-                score_narrow: x86::scores_avx512_16,
+                score_narrow: (16, x86::scores_avx512_16),
                 context: [
-                    (64, x86::context_avx512_64),
                     (32, x86::context_avx512_32),
+                    (16, x86::context_avx512_16),
                     (16, x86::context_avx512_16),
                 ],
             },
             #[cfg(target_arch = "x86_64")]
             FmaPath::Avx2 => Tiles {
                 keys: x86::keys_avx2,
-                score: (16, x86::scores_avx2_16),
-                score_narrow: x86::scores_avx2_16,
-                context: [(16, x86::context_avx2_16); 3],
+                score: (8, x86::scores_avx2_8),
+                score_narrow: (8, x86::scores_avx2_8),
+                context: [(8, x86::context_avx2_8); 3],
             },
             _ => Tiles {
                 keys: key_block,
                 score: (KEY_STEP, score_tile::<KEY_STEP>),
-                score_narrow: score_tile::<KEY_STEP>,
+                score_narrow: (KEY_STEP, score_tile::<KEY_STEP>),
                 context: [(16, context_tile::<16>); 3],
             },
         }
@@ -152,7 +154,7 @@ fn sequence_on(tiles: &Tiles, qkv: &[f32], heads: Heads, out: &mut [f32]) {
     // keys_t[d · padded + j] = key j, dimension d; padding keys are zeros.
     let mut keys_t = vec![0f32; heads.dim * padded];
     let mut scores = vec![0f32; BLOCK_ROWS * padded];
-    let mut context = [0f32; BLOCK_ROWS * 64];
+    let mut context = [0f32; BLOCK_ROWS * 32];
     for head in 0..heads.count {
         let query_at = head * heads.dim;
         let key_at = hidden + query_at;
@@ -182,7 +184,16 @@ fn sequence_on(tiles: &Tiles, qkv: &[f32], heads: Heads, out: &mut [f32]) {
                 let i = (first + r).min(len - 1);
                 &qkv[i * stride + query_at..][..heads.dim]
             };
-            let queries: [&[f32]; BLOCK_ROWS] = [query(0), query(1), query(2), query(3)];
+            let queries: [&[f32]; BLOCK_ROWS] = [
+                query(0),
+                query(1),
+                query(2),
+                query(3),
+                query(4),
+                query(5),
+                query(6),
+                query(7),
+            ];
             let mut j = 0;
             // SAFETY (every tile call): `Tiles::of` gave this path's tiles, and `attention_on`
             // checked that the CPU runs it; the tiles check their bounds.
@@ -191,16 +202,26 @@ fn sequence_on(tiles: &Tiles, qkv: &[f32], heads: Heads, out: &mut [f32]) {
                 unsafe { tile(&queries, &keys_t, padded, j, &mut scores) };
                 j += width;
             }
+            let (width, tile) = tiles.score_narrow;
             while j < padded {
-                unsafe { (tiles.score_narrow)(&queries, &keys_t, padded, j, &mut scores) };
-                j += KEY_STEP;
+                unsafe { tile(&queries, &keys_t, padded, j, &mut scores) };
+                j += width;
             }
             let mut inverse_sums = [0f32; BLOCK_ROWS];
             for (row, inverse) in scores.chunks_exact_mut(padded).zip(&mut inverse_sums) {
                 *inverse = 1.0 / exp_shifted_in_place(row, len);
             }
             let row = |r: usize| &scores[r * padded..][..len];
-            let probs: [&[f32]; BLOCK_ROWS] = [row(0), row(1), row(2), row(3)];
+            let probs: [&[f32]; BLOCK_ROWS] = [
+                row(0),
+                row(1),
+                row(2),
+                row(3),
+                row(4),
+                row(5),
+                row(6),
+                row(7),
+            ];
             let block = Block {
                 inverse_sums: &inverse_sums,
                 rows: BLOCK_ROWS.min(len - first),
@@ -590,28 +611,16 @@ mod x86 {
         _mm512_storeu_ps
     );
     score_tile!(
-        scores_avx2_16,
+        scores_avx2_8,
         "avx2,fma",
         __m256,
         8,
-        2,
+        1,
         _mm256_setzero_ps,
         _mm256_loadu_ps,
         _mm256_set1_ps,
         _mm256_fmadd_ps,
         _mm256_storeu_ps
-    );
-    context_tile!(
-        context_avx512_64,
-        "avx512f,fma",
-        __m512,
-        16,
-        4,
-        _mm512_setzero_ps,
-        _mm512_loadu_ps,
-        _mm512_set1_ps,
-        _mm512_fmadd_ps,
-        _mm512_storeu_ps
     );
     context_tile!(
         context_avx512_32,
@@ -638,11 +647,11 @@ mod x86 {
         _mm512_storeu_ps
     );
     context_tile!(
-        context_avx2_16,
+        context_avx2_8,
         "avx2,fma",
         __m256,
         8,
-        2,
+        1,
         _mm256_setzero_ps,
         _mm256_loadu_ps,
         _mm256_set1_ps,
