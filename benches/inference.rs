@@ -101,6 +101,7 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
+    peak(c);
     dense_layers(c);
 
     let hidden = vec![1f32; 32 * 64 * 384];
@@ -183,6 +184,99 @@ fn dense_layers(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// The machine's peak for the instructions our kernels are built on, measured on one core:
+/// twelve independent chains of `vpdpbusd` (int8, 128 op each) or of 512- / 256-bit fused
+/// multiply-adds (f32, 32 / 16 op each), so that nothing but the execution units limits them.
+/// The dense layers run on every core: their share of peak is their op/s over this figure times
+/// the cores.
+fn peak(c: &mut Criterion) {
+    const ROUNDS: usize = 100_000;
+    const CHAINS: usize = 12;
+    let mut group = c.benchmark_group("peak, one core");
+    group.sample_size(20);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512vnni") {
+            group.throughput(Throughput::Elements((CHAINS * ROUNDS * 128) as u64));
+            // SAFETY: the CPU has AVX-512 F and VNNI (checked above).
+            group.bench_function("vpdpbusd zmm", |b| {
+                b.iter(|| unsafe { peak::vnni(ROUNDS, black_box(1)) })
+            });
+        }
+        if FmaPath::Avx512.is_available() {
+            group.throughput(Throughput::Elements((CHAINS * ROUNDS * 32) as u64));
+            // SAFETY: the CPU has AVX-512 F and FMA (checked above).
+            group.bench_function("vfmadd zmm", |b| {
+                b.iter(|| unsafe { peak::fma512(ROUNDS, black_box(1.0)) })
+            });
+        }
+        if FmaPath::Avx2.is_available() {
+            group.throughput(Throughput::Elements((CHAINS * ROUNDS * 16) as u64));
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            group.bench_function("vfmadd ymm", |b| {
+                b.iter(|| unsafe { peak::fma256(ROUNDS, black_box(1.0)) })
+            });
+        }
+    }
+    group.finish();
+}
+
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU has AVX-512 F and VNNI.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn vnni(rounds: usize, seed: i32) -> i32 {
+        let (u, w) = (_mm512_set1_epi8(3), _mm512_set1_epi8(5));
+        let mut acc: [__m512i; 12] = std::array::from_fn(|i| _mm512_set1_epi32(seed + i as i32));
+        for _ in 0..rounds {
+            for a in acc.iter_mut() {
+                *a = _mm512_dpbusd_epi32(*a, u, w);
+            }
+        }
+        acc.iter()
+            .map(|&a| _mm512_reduce_add_epi32(a))
+            .fold(0, i32::wrapping_add)
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F and FMA.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn fma512(rounds: usize, seed: f32) -> f32 {
+        let (m, a) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc: [__m512; 12] = std::array::from_fn(|i| _mm512_set1_ps(seed + i as f32));
+        for _ in 0..rounds {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, m, a);
+            }
+        }
+        acc.iter().map(|&x| _mm512_reduce_add_ps(x)).sum()
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn fma256(rounds: usize, seed: f32) -> f32 {
+        let (m, a) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc: [__m256; 12] = std::array::from_fn(|i| _mm256_set1_ps(seed + i as f32));
+        for _ in 0..rounds {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, m, a);
+            }
+        }
+        let mut lanes = [0f32; 8];
+        acc.iter()
+            .map(|&x| {
+                // SAFETY: eight floats into eight.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), x) };
+                lanes.iter().sum::<f32>()
+            })
+            .sum()
+    }
 }
 
 criterion_group!(inference, benches);
