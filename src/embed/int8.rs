@@ -655,15 +655,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
-    use rand_xoshiro::Xoshiro256PlusPlus;
-
-    fn random(len: usize, seed: u64) -> Vec<f32> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        (0..len)
-            .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0)
-            .collect()
-    }
+    use crate::embed::testing::random;
 
     /// The integer products by the definition, from the same quantized operands.
     fn reference(layer: &QuantizedLinear, x: &[f32], weight: &[f32]) -> Vec<i32> {

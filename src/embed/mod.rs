@@ -12,6 +12,21 @@ pub mod int8;
 mod pointwise;
 mod static_model;
 
+/// What the kernels' unit tests share.
+#[cfg(test)]
+mod testing {
+    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// `len` values in [-1, 1], the same for a seed.
+    pub fn random(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        (0..len)
+            .map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0)
+            .collect()
+    }
+}
+
 use ndarray::Array2;
 use rayon::prelude::*;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
