@@ -3,7 +3,7 @@
 mod common;
 
 use common::tiny::{tiny_model_dir, Tiny};
-use themescope::embed::{cosine, EmbedOptions, Embedder, LongText, Pooling};
+use themescope::embed::{cosine, EmbedOptions, Embedder, LongText, Pooling, Precision};
 use themescope::model::{ModelDir, ModelError};
 
 fn embedder(tiny: &Tiny, options: EmbedOptions) -> (tempfile::TempDir, Embedder) {
@@ -93,6 +93,35 @@ fn batch_result_equals_single_result_in_input_order() {
             back.vectors.row(TEXTS.len() - 1 - i).as_slice().unwrap(),
         );
         assert!(c > 0.99999);
+    }
+}
+
+#[test]
+fn a_batch_of_many_tokens_gives_each_text_the_bits_it_gets_alone() {
+    // Past 48 tokens a batch runs each layer's dense tail fused per task of rows, one text alone
+    // runs it layer by layer: the two must agree to the bit, in f32 and in int8.
+    let texts: Vec<String> = (0..12)
+        .map(|i| format!("{} {}", TEXTS[i % TEXTS.len()], TEXTS[(i * 3 + 1) % TEXTS.len()]))
+        .collect();
+    for precision in [Precision::F32, Precision::Int8] {
+        let (_dir, e) = embedder(
+            &Tiny::default(),
+            EmbedOptions {
+                batch_size: 12,
+                precision,
+                ..EmbedOptions::default()
+            },
+        );
+        let batch = e.embed(&texts).unwrap();
+        assert!(batch.stats.tokens > 2 * 48, "{} tokens", batch.stats.tokens);
+        for (i, text) in texts.iter().enumerate() {
+            let alone = e.embed_one(text).unwrap();
+            assert_eq!(
+                batch.vectors.row(i).as_slice().unwrap(),
+                &alone[..],
+                "{precision:?}, text {i}"
+            );
+        }
     }
 }
 

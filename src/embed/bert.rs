@@ -4,10 +4,12 @@
 //! One struct per layer with `load(vb, cfg)` and `forward`, in the manner of
 //! candle-transformers' `models/bert.rs`; the weights and their names are the same.
 
+use std::mem::MaybeUninit;
 use std::path::Path;
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Embedding, VarBuilder};
+use rayon::prelude::*;
 
 use super::attention::{self, Heads};
 use super::backend::{pool_packed, Backend, PackedBatch};
@@ -107,6 +109,19 @@ impl Dense {
         match self {
             Dense::F32(linear) => linear.out_dim(),
             Dense::Int8(linear) => linear.out_dim(),
+        }
+    }
+
+    /// The projection of the rows of `x` on this thread, into `out`; returns `out`, now written.
+    fn rows_into<'o>(
+        &self,
+        x: &[f32],
+        out: &'o mut [MaybeUninit<f32>],
+        epilogue: Epilogue,
+    ) -> &'o mut [f32] {
+        match self {
+            Dense::F32(linear) => linear.rows_into(x, out, epilogue),
+            Dense::Int8(linear) => linear.rows_into(x, out, epilogue),
         }
     }
 
@@ -239,6 +254,42 @@ impl CustomOp1 for AttentionOp<'_> {
     }
 }
 
+/// Rows per task of a fused layer: a few kernel tiles high, and few enough that a task's
+/// feed-forward activations (48 × 1,536 floats for MiniLM) stay in L2 between its two layers.
+const TASK_ROWS: usize = 48;
+
+/// Runs `task(first_row, out)` on the pool for each [`TASK_ROWS`] rows of a `rows` × `width`
+/// output, `out` being those rows, not yet written; `task` must write all of them.
+fn by_row_tasks(
+    rows: usize,
+    width: usize,
+    task: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    let len = rows * width;
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(TASK_ROWS * width)
+        .enumerate()
+        .for_each(|(chunk, rows)| task(chunk * TASK_ROWS, rows));
+    // SAFETY: the chunks cover the first `len` elements, and each task writes all of its chunk.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// The rows of a contiguous f32 `[rows, width]` tensor, checked.
+fn matrix<'a>(
+    name: &str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    width: usize,
+) -> Result<&'a [f32]> {
+    let values = super::pointwise::contiguous_f32(name, storage, layout)?;
+    if layout.shape().dims().last() != Some(&width) {
+        candle_core::bail!("{name}: {:?}, expected rows of {width}", layout.shape());
+    }
+    Ok(values)
+}
+
 /// A dense projection, then dropout (a no-op at inference), residual and layer norm.
 struct DenseResidualNorm {
     dense: Dense,
@@ -254,19 +305,130 @@ impl DenseResidualNorm {
     }
 
     fn forward(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        // Adding the residual in the int8 epilogue instead was measured 5–10% slower; added in
-        // the layer norm's pass, it costs no pass of its own.
-        self.layer_norm
-            .forward_residual(&self.dense.forward(xs)?, residual)
+        if xs.dim(0)? <= TASK_ROWS {
+            // A query's rows: the f32 layer shares its columns out among the cores instead.
+            return self
+                .layer_norm
+                .forward_residual(&self.dense.forward(xs)?, residual);
+        }
+        xs.contiguous()?
+            .apply_op2_no_bwd(&residual.contiguous()?, &DenseResidualNormOp(self))
+    }
+
+    /// The layer for the rows of `x` on this thread, `residual` holding as many, into `out`.
+    /// Adding the residual in the int8 epilogue was measured 5–10% slower; added in the layer
+    /// norm's pass over the task's rows, still in cache, it costs no pass of its own.
+    fn rows_into(&self, x: &[f32], residual: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let written = self.dense.rows_into(x, out, Epilogue::Bias);
+        self.layer_norm.add_and_normalize(written, residual);
+    }
+}
+
+/// [`DenseResidualNorm`] as one candle op on `[tokens, in]` and the residual `[tokens, hidden]`,
+/// each task of rows through the projection and the norm while they are in cache.
+struct DenseResidualNormOp<'a>(&'a DenseResidualNorm);
+
+impl candle_core::CustomOp2 for DenseResidualNormOp<'_> {
+    fn name(&self) -> &'static str {
+        "themescope-dense-residual-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+        residual_storage: &CpuStorage,
+        residual_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let layer = self.0;
+        let (in_dim, hidden) = (layer.dense.in_dim(), layer.dense.out_dim());
+        let input = matrix(self.name(), storage, layout, in_dim)?;
+        let residual = matrix(self.name(), residual_storage, residual_layout, hidden)?;
+        let rows = input.len() / in_dim;
+        if residual.len() != rows * hidden {
+            candle_core::bail!(
+                "{}: {:?} with a residual of {:?}",
+                self.name(),
+                layout.shape(),
+                residual_layout.shape()
+            );
+        }
+        let out = by_row_tasks(rows, hidden, |first, out| {
+            let count = out.len() / hidden;
+            layer.rows_into(
+                &input[first * in_dim..][..count * in_dim],
+                &residual[first * hidden..][..count * hidden],
+                out,
+            );
+        });
+        Ok((CpuStorage::F32(out), residual_layout.shape().clone()))
+    }
+}
+
+/// The feed-forward half of a layer: the wide projection and its activation, then the narrow one
+/// with residual and layer norm.
+struct FeedForward {
+    intermediate: Dense,
+    act: HiddenAct,
+    output: DenseResidualNorm,
+}
+
+impl FeedForward {
+    fn load(vb: VarBuilder, cfg: &BertConfig, compute: Compute) -> Result<Self> {
+        Ok(Self {
+            intermediate: Dense::load(
+                vb.pp("intermediate.dense"),
+                cfg.hidden_size,
+                cfg.intermediate_size,
+                compute,
+            )?,
+            act: cfg.hidden_act,
+            output: DenseResidualNorm::load(vb.pp("output"), cfg.intermediate_size, cfg, compute)?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if self.act != HiddenAct::Gelu || xs.dim(0)? <= TASK_ROWS {
+            let inner = self.intermediate.forward_activated(xs, self.act)?;
+            return self.output.forward(&inner, xs);
+        }
+        xs.contiguous()?.apply_op1_no_bwd(&FeedForwardOp(self))
+    }
+}
+
+/// [`FeedForward`] (exact GELU) as one candle op on `[tokens, hidden]`: each task takes its rows
+/// through both projections, so their wide activations never leave its core's cache (written
+/// out and read back by the next op, they missed it: 9% of an int8 pass in quantizing alone).
+struct FeedForwardOp<'a>(&'a FeedForward);
+
+impl CustomOp1 for FeedForwardOp<'_> {
+    fn name(&self) -> &'static str {
+        "themescope-feed-forward"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let block = self.0;
+        let (hidden, inner_dim) = (block.intermediate.in_dim(), block.intermediate.out_dim());
+        let input = matrix(self.name(), storage, layout, hidden)?;
+        let out = by_row_tasks(input.len() / hidden, hidden, |first, out| {
+            let count = out.len() / hidden;
+            let x = &input[first * hidden..][..count * hidden];
+            let mut inner = Vec::with_capacity(count * inner_dim);
+            let inner = block.intermediate.rows_into(
+                x,
+                &mut inner.spare_capacity_mut()[..count * inner_dim],
+                Epilogue::BiasGelu,
+            );
+            block.output.rows_into(inner, x, out);
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
 
 struct BertLayer {
     attention: BertSelfAttention,
     attention_output: DenseResidualNorm,
-    intermediate: Dense,
-    act: HiddenAct,
-    output: DenseResidualNorm,
+    feed_forward: FeedForward,
 }
 
 impl BertLayer {
@@ -279,22 +441,14 @@ impl BertLayer {
                 cfg,
                 compute,
             )?,
-            intermediate: Dense::load(
-                vb.pp("intermediate.dense"),
-                cfg.hidden_size,
-                cfg.intermediate_size,
-                compute,
-            )?,
-            act: cfg.hidden_act,
-            output: DenseResidualNorm::load(vb.pp("output"), cfg.intermediate_size, cfg, compute)?,
+            feed_forward: FeedForward::load(vb, cfg, compute)?,
         })
     }
 
     fn forward(&self, xs: &Tensor, lengths: &[usize]) -> Result<Tensor> {
         let context = self.attention.forward(xs, lengths)?;
         let xs = self.attention_output.forward(&context, xs)?;
-        let inner = self.intermediate.forward_activated(&xs, self.act)?;
-        self.output.forward(&inner, &xs)
+        self.feed_forward.forward(&xs)
     }
 }
 

@@ -156,11 +156,11 @@ impl PackedLinear {
             let task = |(chunk, out): (usize, &mut [MaybeUninit<f32>])| {
                 let first = chunk * TASK_ROWS;
                 let count = out.len() / self.out_dim;
-                let x = &x[first * self.in_dim..(first + count) * self.in_dim];
-                let written = self.block_into(x, 0..panel_count, self.out_dim, out);
-                if epilogue == Epilogue::BiasGelu {
-                    gelu_in_place(written);
-                }
+                self.rows_into(
+                    &x[first * self.in_dim..][..count * self.in_dim],
+                    out,
+                    epilogue,
+                );
             };
             if rows <= TASK_ROWS {
                 target
@@ -178,6 +178,24 @@ impl PackedLinear {
         // parts (which cover 0..out_dim for every row) or by the row tasks.
         unsafe { out.set_len(len) };
         out
+    }
+
+    /// [`PackedLinear::forward`] for the rows of `x` on this thread, into `out` (rows × out, not
+    /// yet written); returns `out`, now written.
+    pub fn rows_into<'o>(
+        &self,
+        x: &[f32],
+        out: &'o mut [MaybeUninit<f32>],
+        epilogue: Epilogue,
+    ) -> &'o mut [f32] {
+        let rows = out.len() / self.out_dim;
+        assert_eq!(x.len(), rows * self.in_dim, "a row of x per output row");
+        let panel_count = self.out_dim.div_ceil(self.path.panel());
+        let written = self.block_into(x, 0..panel_count, self.out_dim, out);
+        if epilogue == Epilogue::BiasGelu {
+            gelu_in_place(written);
+        }
+        written
     }
 
     /// The columns of `panels` (`cols` of them) for every row of `x`, with bias, into `out`

@@ -168,12 +168,28 @@ fn min_max_with_zero(row: &[f32]) -> (f32, f32) {
             hi[i] = if x > hi[i] { x } else { hi[i] };
         }
     }
-    let (mut min, mut max) = (0f32, 0f32);
-    for &x in lo.iter().chain(rest) {
-        min = min.min(x);
+    // The lanes folded in halves, in the same select form, so that this too stays in vector
+    // registers (a scalar fold over sixteen lanes cost as much as the vector loop over a row).
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lo[i] = if lo[i + width] < lo[i] {
+                lo[i + width]
+            } else {
+                lo[i]
+            };
+            hi[i] = if hi[i + width] > hi[i] {
+                hi[i + width]
+            } else {
+                hi[i]
+            };
+        }
     }
-    for &x in hi.iter().chain(rest) {
-        max = max.max(x);
+    let (mut min, mut max) = (lo[0], hi[0]);
+    for &x in rest {
+        min = if x < min { x } else { min };
+        max = if x > max { x } else { max };
     }
     (min, max)
 }
@@ -257,15 +273,13 @@ impl QuantizedLinear {
         // Not zeroed first: every element is written below (a memset of the output cost 5%).
         let mut out: Vec<f32> = Vec::with_capacity(len);
         let task = |(chunk, out): (usize, &mut [MaybeUninit<f32>])| {
-            // Each task quantizes its own rows: they stay in cache for its tiles, and the
-            // quantization runs on every core instead of before the tasks.
             let first = chunk * TASK_ROWS;
             let count = out.len() / self.out_dim;
-            let quantized = self.quantize(&x[first * self.in_dim..][..count * self.in_dim], count);
-            let written = self.rows_into(&quantized, out);
-            if epilogue == Epilogue::BiasGelu {
-                super::pointwise::gelu_in_place(written);
-            }
+            self.rows_into(
+                &x[first * self.in_dim..][..count * self.in_dim],
+                out,
+                epilogue,
+            );
         };
         let target = &mut out.spare_capacity_mut()[..len];
         if rows <= TASK_ROWS {
@@ -283,6 +297,27 @@ impl QuantizedLinear {
         // SAFETY: `rows_into` wrote every element of every chunk, and the chunks cover `len`.
         unsafe { out.set_len(len) };
         out
+    }
+
+    /// [`QuantizedLinear::forward`] for the rows of `x` on this thread, into `out` (rows × out,
+    /// not yet written); returns `out`, now written. The rows are quantized here, so that they
+    /// stay in cache for the tiles and the quantization runs on every core.
+    pub fn rows_into<'o>(
+        &self,
+        x: &[f32],
+        out: &'o mut [MaybeUninit<f32>],
+        epilogue: Epilogue,
+    ) -> &'o mut [f32] {
+        let rows = out.len() / self.out_dim;
+        assert_eq!(x.len(), rows * self.in_dim, "a row of x per output row");
+        let quantized = self.quantize(x, rows);
+        let written = self.dequantized_into(&quantized, out);
+        if epilogue == Epilogue::BiasGelu {
+            // A pass of its own over the task's rows, still in cache: done on each tile's row
+            // in L1 instead, it measured slower (its constants no longer stay in registers).
+            super::pointwise::gelu_in_place(written);
+        }
+        written
     }
 
     /// The exact integer products `q(x) · W_q^T` (rows × out), before any scaling: what every
@@ -351,7 +386,11 @@ impl QuantizedLinear {
 
     /// The rows of `a` (as many as `out` holds), dequantized with bias, into `out`; returns
     /// `out`, now written.
-    fn rows_into<'o>(&self, a: &Activations, out: &'o mut [MaybeUninit<f32>]) -> &'o mut [f32] {
+    fn dequantized_into<'o>(
+        &self,
+        a: &Activations,
+        out: &'o mut [MaybeUninit<f32>],
+    ) -> &'o mut [f32] {
         match self.path {
             // SAFETY: the path was checked available before the weights were packed for it.
             #[cfg(target_arch = "x86_64")]
@@ -365,7 +404,7 @@ impl QuantizedLinear {
         unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
     }
 
-    /// The body of [`QuantizedLinear::rows_into`], inlined into a copy per instruction set.
+    /// The body of [`QuantizedLinear::dequantized_into`], inlined into a copy per instruction set.
     #[inline(always)]
     fn rows_generic(&self, a: &Activations, out: &mut [MaybeUninit<f32>]) {
         let rows = out.len() / self.out_dim;

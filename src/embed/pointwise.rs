@@ -187,6 +187,20 @@ widest_simd! {
         }
         normalize_rows(output, gamma, beta, eps);
     }
+
+    /// Layer norm of each row of `rows + residual`, in place.
+    fn residual_layer_norm_in_place(
+        rows: &mut [f32],
+        residual: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32
+    ) {
+        for (y, &r) in rows.iter_mut().zip(residual) {
+            *y += r;
+        }
+        normalize_rows(rows, gamma, beta, eps);
+    }
 }
 
 /// Layer norm of each `gamma.len()`-wide row of `rows`, in place.
@@ -302,6 +316,14 @@ impl LayerNorm {
     pub fn forward_residual(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
         xs.contiguous()?
             .apply_op2_no_bwd(&residual.contiguous()?, &ResidualLayerNorm(self))
+    }
+
+    /// Layer norm of each row of `rows + residual` (as many rows in each), in place: the
+    /// residual layer norm of one task's rows inside a fused layer.
+    pub fn add_and_normalize(&self, rows: &mut [f32], residual: &[f32]) {
+        assert_eq!(rows.len(), residual.len(), "a residual row per row");
+        assert_eq!(rows.len() % self.gamma.len(), 0, "whole rows");
+        residual_layer_norm_in_place(rows, residual, &self.gamma, &self.beta, self.eps);
     }
 
     /// Checks `shape` has rows of this norm's width.
