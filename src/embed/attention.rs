@@ -316,7 +316,7 @@ fn exp_shifted_in_place(row: &mut [f32], len: usize) -> f32 {
             *max = if i < real { larger(*max, x) } else { *max };
         }
     }
-    let max = maxima.iter().fold(f32::NEG_INFINITY, |a, &b| larger(a, b));
+    let max = fold_in_halves(maxima, larger);
     let mut sums = [0f32; LANES];
     for chunk in row[..whole * LANES].chunks_exact_mut(LANES) {
         for (sum, x) in sums.iter_mut().zip(chunk) {
@@ -331,7 +331,21 @@ fn exp_shifted_in_place(row: &mut [f32], len: usize) -> f32 {
             *sum += if i < real { *x } else { 0.0 };
         }
     }
-    sums.iter().fold(0.0, |a, &b| a + b)
+    fold_in_halves(sums, |a, b| a + b)
+}
+
+/// Folds the lanes with `op` in halves (lane i with lane i + 8, then i + 4, ...): a few vector
+/// steps, where a fold from lane 0 to 15 is fifteen dependent scalar steps per softmax row.
+#[inline(always)]
+fn fold_in_halves(mut lanes: [f32; KEY_STEP], op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut width = KEY_STEP;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] = op(lanes[i], lanes[i + width]);
+        }
+    }
+    lanes[0]
 }
 
 /// The portable context tile: each value a chain of multiply-adds over the keys in order.

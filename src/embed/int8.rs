@@ -157,7 +157,9 @@ fn quantize_symmetric(row: &[f32]) -> (Vec<i8>, f32) {
 /// (a fold over `f32::min` does not vectorise).
 #[inline(always)]
 fn min_max_with_zero(row: &[f32]) -> (f32, f32) {
-    const LANES: usize = 16;
+    // Four AVX-512 registers (eight AVX2) of lanes each way: one register's chain of min or max
+    // waited on its own latency at every step.
+    const LANES: usize = 64;
     let (mut lo, mut hi) = ([0f32; LANES], [0f32; LANES]);
     let chunks = row.chunks_exact(LANES);
     let rest = chunks.remainder();
