@@ -101,7 +101,13 @@ fn a_batch_of_many_tokens_gives_each_text_the_bits_it_gets_alone() {
     // Past 48 tokens a batch runs each layer's dense tail fused per task of rows, one text alone
     // runs it layer by layer: the two must agree to the bit, in f32 and in int8.
     let texts: Vec<String> = (0..12)
-        .map(|i| format!("{} {}", TEXTS[i % TEXTS.len()], TEXTS[(i * 3 + 1) % TEXTS.len()]))
+        .map(|i| {
+            format!(
+                "{} {}",
+                TEXTS[i % TEXTS.len()],
+                TEXTS[(i * 3 + 1) % TEXTS.len()]
+            )
+        })
         .collect();
     for precision in [Precision::F32, Precision::Int8] {
         let (_dir, e) = embedder(

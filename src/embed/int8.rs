@@ -660,7 +660,7 @@ mod x86 {
     pub unsafe fn vnni_rows(lhs: &[u8], k: usize, panel: &[i8], rows: TileRows) {
         let count = rows.row_scales.len();
         assert!(count > 0 && count <= TILE_ROWS && rows.zero_points.len() == count);
-        assert!(lhs.len() >= count * k && panel.len() >= 32 * k && k % 4 == 0);
+        assert!(lhs.len() >= count * k && panel.len() >= 32 * k && k.is_multiple_of(4));
         assert!(rows.scales.len() == 32 && rows.sums.len() == 32 && rows.bias.len() == 32);
         assert!(rows.out.len() >= (count - 1) * rows.stride + 32);
         let finish = Finish::Dequantize(rows);

@@ -41,27 +41,40 @@ pub(super) fn exp(x: f32) -> f32 {
     e_r * two_n
 }
 
-/// erf by Abramowitz and Stegun, formula 7.1.26: |error| ≤ 1.5e-7, below f32 noise in the
-/// hidden states, so vectors keep their parity with PyTorch's exact GELU.
+/// erf as a polynomial of degree 15 in z = |x| mapped onto [−1, 1] over [0, 3.9] (a Chebyshev
+/// least-squares fit; beyond 3.9, erf is 1 to within 4e-8): |error| ≤ 2.3e-7 with the rounding of
+/// its multiply-adds, below f32 noise in the hidden states, so vectors keep their parity with
+/// PyTorch's exact GELU. No division and no exp: the formula with both (Abramowitz and Stegun
+/// 7.1.26) cost 6% of an int8 forward pass in GELU alone.
 #[inline(always)]
 fn erf(x: f32) -> f32 {
-    const P: f32 = 0.327_591_1;
-    const A: [f32; 5] = [
-        0.254_829_6,
-        -0.284_496_74,
-        1.421_413_8,
-        -1.453_152_1,
-        1.061_405_4,
+    const REACH: f32 = 3.9;
+    /// Coefficients of u⁰ … u¹⁵, u = z · 2/3.9 − 1.
+    const C: [f32; 16] = [
+        0.994_179_4,
+        0.049_101_718,
+        -0.186_713_65,
+        0.410_996_05,
+        -0.544_658_2,
+        0.360_755_77,
+        0.094_337_42,
+        -0.436_288_86,
+        0.340_517_76,
+        0.058_247_48,
+        -0.280_002_47,
+        0.113_960_445,
+        0.095_501_006,
+        -0.071_070_015,
+        -0.013_161_279,
+        0.014_297_479,
     ];
-    let z = x.abs();
-    let t = 1.0 / P.mul_add(z, 1.0);
-    let poly = t * A[4]
-        .mul_add(t, A[3])
-        .mul_add(t, A[2])
-        .mul_add(t, A[1])
-        .mul_add(t, A[0]);
-    let y = (-poly).mul_add(exp(-z * z), 1.0);
-    y.copysign(x)
+    let z = x.abs().min(REACH);
+    let u = z.mul_add(2.0 / REACH, -1.0);
+    let mut p = C[15];
+    for &c in C[..15].iter().rev() {
+        p = p.mul_add(u, c);
+    }
+    p.min(1.0).copysign(x)
 }
 
 #[inline(always)]
@@ -494,7 +507,7 @@ mod tests {
         // |x|/2 · 1.5e-7 at |x| ≤ 8, plus rounding.
         assert!(worst < 1e-6, "max |GELU difference| {worst}");
         assert_eq!(gelu(0.0), 0.0);
-        // The formula's 1.5e-7, plus a few ulp of rounding (an ulp is 6e-8 here).
+        // The fit's 2.3e-7 with its rounding (an ulp is 6e-8 here).
         assert!((erf(0.5) - 0.520_499_9).abs() < 3e-7);
         assert!((erf(-2.0) + 0.995_322_3).abs() < 3e-7);
     }
