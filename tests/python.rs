@@ -240,7 +240,10 @@ for t in threads: t.start()
 for t in threads: t.join()
 parallel = time.perf_counter() - start
 assert all(np.array_equal(r, alone) for r in results)
-# Ctrl-C during a long call: KeyboardInterrupt, and the same object works afterwards.
+# Ctrl-C during a long call: KeyboardInterrupt, and the same object works afterwards. Python's
+# own handler first, as an interactive session has it: Python leaves SIGINT ignored when it
+# starts ignoring it, as a test run started in the background does.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 long = texts * 40
 threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 try:
