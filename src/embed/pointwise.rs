@@ -504,7 +504,7 @@ mod tests {
             .zip(&reference)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
-        // |x|/2 · 1.5e-7 at |x| ≤ 8, plus rounding.
+        // |x|/2 · 2.3e-7 at |x| ≤ 8, plus rounding.
         assert!(worst < 1e-6, "max |GELU difference| {worst}");
         assert_eq!(gelu(0.0), 0.0);
         // The fit's 2.3e-7 with its rounding (an ulp is 6e-8 here).
