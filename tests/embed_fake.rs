@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use common::tiny::tiny_tokenizer;
 use themescope::embed::{
     Backend, EmbedError, EmbedOptions, Embedder, LongText, PackedBatch, Pooling, SentenceSpec,
-    TokenStyle,
+    TokenStyle, MAX_BATCH_TOKENS,
 };
 
 /// Returns, for each sequence, [its first word's id, its length, the sum of its ids]: enough to
@@ -181,7 +181,7 @@ fn a_long_text_is_cut_into_overlapping_windows_and_averaged() {
 
 #[test]
 fn a_batch_stops_at_the_token_budget() {
-    // 300 texts of 8 tokens: 2,400 tokens, over the 2,048 a forward pass may take.
+    // 300 texts of 8 tokens: 2,400 tokens, over what a forward pass may take.
     let texts = vec!["nato alliance ukraine peace talks security"; 300];
     let (scheduler, recorder) = embedder(4096, LongText::Truncate);
     scheduler.embed(&texts).unwrap();
@@ -189,7 +189,7 @@ fn a_batch_stops_at_the_token_budget() {
     assert!(batches.len() >= 2);
     for batch in batches.iter() {
         let tokens: usize = batch.iter().map(Vec::len).sum();
-        assert!(tokens <= 2048, "{tokens} tokens in one batch");
+        assert!(tokens <= MAX_BATCH_TOKENS, "{tokens} tokens in one batch");
     }
 }
 

@@ -162,9 +162,11 @@ pub struct Embedder {
     cancel: Option<crate::cancel::Cancel>,
 }
 
-/// Tokens in one forward pass at most: a batch of long texts is split so that the activations
-/// stay small (32 windows of 256 tokens would hold over 100 MB per layer).
-const MAX_BATCH_TOKENS: usize = 2048;
+/// Tokens in one forward pass at most (one sequence may be longer): a batch is split so that
+/// its hidden states (768 × 384 floats, 1.1 MiB for MiniLM) stay in a core's L2 from one layer
+/// to the next. Against 2,048, int8 measured 5% faster and f32 level (avx512 Intel, 2 MiB of L2
+/// a core); 512 was as fast for int8 but 3% slower for f32.
+pub const MAX_BATCH_TOKENS: usize = 768;
 
 /// Consecutive slices of `order` with at most `batch_size` sequences and, beyond the first
 /// sequence, at most MAX_BATCH_TOKENS tokens.
