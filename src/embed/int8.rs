@@ -627,13 +627,22 @@ mod x86 {
         tile: &mut [i32; TILE_ROWS * MAX_PANEL],
     ) {
         debug_assert!(count <= TILE_ROWS && lhs.len() >= count * k && panel.len() >= 32 * k);
+        let finish = Finish::Products(tile.as_mut_ptr());
+        unsafe { vnni_for(count, lhs.as_ptr(), k, panel.as_ptr(), finish) }
+    }
+
+    /// [`vnni`] for `count` rows: each row count gets its accumulators in registers.
+    ///
+    /// # Safety
+    /// As [`vnni`]: the CPU has AVX-512 F and VNNI, `lhs` holds count × k, `panel` 32 × k.
+    unsafe fn vnni_for(count: usize, lhs: *const u8, k: usize, panel: *const i8, finish: Finish) {
         unsafe {
             by_rows!(
                 count,
                 vnni,
                 [1 2 3 4 5 6 7 8 9 10 11],
                 12,
-                (lhs.as_ptr(), k, panel.as_ptr(), Finish::Products(tile.as_mut_ptr()))
+                (lhs, k, panel, finish)
             )
         }
     }
@@ -664,15 +673,7 @@ mod x86 {
         assert!(rows.scales.len() == 32 && rows.sums.len() == 32 && rows.bias.len() == 32);
         assert!(rows.out.len() >= (count - 1) * rows.stride + 32);
         let finish = Finish::Dequantize(rows);
-        unsafe {
-            by_rows!(
-                count,
-                vnni,
-                [1 2 3 4 5 6 7 8 9 10 11],
-                12,
-                (lhs.as_ptr(), k, panel.as_ptr(), finish)
-            )
-        }
+        unsafe { vnni_for(count, lhs.as_ptr(), k, panel.as_ptr(), finish) }
     }
 
     /// What [`vnni`] does with its accumulators.
